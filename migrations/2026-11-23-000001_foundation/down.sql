@@ -1,0 +1,16 @@
+DROP TABLE IF EXISTS audit_events;
+DROP TABLE IF EXISTS director_assignments;
+DROP TABLE IF EXISTS plans;
+DROP TABLE IF EXISTS family_members;
+DROP TABLE IF EXISTS families;
+DROP TABLE IF EXISTS login_failures;
+DROP TABLE IF EXISTS refresh_tokens;
+DROP TABLE IF EXISTS auth_sessions;
+DROP TABLE IF EXISTS user_served_municipalities;
+DROP TABLE IF EXISTS users;
+DROP TABLE IF EXISTS teams;
+DROP TABLE IF EXISTS municipalities;
+DROP FUNCTION IF EXISTS audit_events_append_only();
+DROP FUNCTION IF EXISTS director_assignments_state_trigger();
+DROP FUNCTION IF EXISTS plans_director_state_trigger();
+DROP FUNCTION IF EXISTS check_plan_director_state(uuid);

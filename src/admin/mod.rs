@@ -1,0 +1,14 @@
+//! Administration: municipalities (tenants), JGT teams and user accounts.
+//! Functional administrators manage these; they never see family data.
+
+pub mod municipalities;
+pub mod teams;
+pub mod users;
+
+use actix_web::web;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    municipalities::routes(cfg);
+    teams::routes(cfg);
+    users::routes(cfg);
+}

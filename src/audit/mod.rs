@@ -1,0 +1,154 @@
+//! The audit trail (NEN 7513): who did what to whose data, when, for what
+//! purpose and with what result. Events are written in the same transaction
+//! as the change they describe (and for reads, before the response leaves),
+//! so there is no change without its event and no event without its change.
+//! Denied attempts are written in a transaction of their own, because the
+//! request itself changes nothing.
+
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::auth::Principal;
+use crate::db::schema::audit_events;
+use crate::domain::Role;
+use crate::http::request_context::RequestContext;
+
+/// One event, ready to insert.
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = audit_events)]
+pub struct AuditEvent {
+    actor_type: &'static str,
+    actor_id: Option<Uuid>,
+    actor_role: Option<String>,
+    on_behalf_of: Option<String>,
+    purpose: &'static str,
+    municipality_code: Option<String>,
+    action: &'static str,
+    resource_type: &'static str,
+    resource_id: Option<String>,
+    family_id: Option<Uuid>,
+    outcome: &'static str,
+    emergency_access: bool,
+    request_id: Option<String>,
+    ip: Option<String>,
+    detail: Value,
+}
+
+/// Purpose of processing, derived from the actor's role (NEN 7513 asks why).
+fn purpose_of(role: Role) -> &'static str {
+    match role {
+        Role::Admin => "administration",
+        Role::Auditor => "accountability",
+        Role::ProviderUser => "care_delivery",
+        Role::TeamLead | Role::JgtWorker | Role::GiWorker => "care_coordination",
+    }
+}
+
+impl AuditEvent {
+    /// An event of a logged-in user.
+    pub fn by(principal: &Principal, action: &'static str, resource_type: &'static str, resource_id: impl ToString) -> Self {
+        Self {
+            actor_type: "user",
+            actor_id: Some(principal.user_id),
+            actor_role: Some(principal.role.as_str().to_owned()),
+            on_behalf_of: None,
+            purpose: purpose_of(principal.role),
+            municipality_code: principal.municipality_code.clone(),
+            action,
+            resource_type,
+            resource_id: Some(resource_id.to_string()),
+            family_id: None,
+            outcome: "success",
+            emergency_access: false,
+            request_id: Some(principal.request.request_id.clone()),
+            ip: principal.request.ip.clone(),
+            detail: Value::Object(Default::default()),
+        }
+    }
+
+    /// An event without a logged-in user (login attempts).
+    pub fn anonymous(ctx: &RequestContext, action: &'static str, resource_type: &'static str) -> Self {
+        Self {
+            actor_type: "anonymous",
+            actor_id: None,
+            actor_role: None,
+            on_behalf_of: None,
+            purpose: "authentication",
+            municipality_code: None,
+            action,
+            resource_type,
+            resource_id: None,
+            family_id: None,
+            outcome: "success",
+            emergency_access: false,
+            request_id: Some(ctx.request_id.clone()),
+            ip: ctx.ip.clone(),
+            detail: Value::Object(Default::default()),
+        }
+    }
+
+    /// Names the user an anonymous event turned out to be about.
+    pub fn user(mut self, id: Uuid, role: &str, municipality: Option<String>) -> Self {
+        self.actor_type = "user";
+        self.actor_id = Some(id);
+        self.actor_role = Some(role.to_owned());
+        self.municipality_code = municipality;
+        self
+    }
+
+    /// Whose personal data this is about.
+    pub fn family(mut self, family_id: Uuid) -> Self {
+        self.family_id = Some(family_id);
+        self
+    }
+
+    /// The municipality whose data was touched.
+    pub fn municipality(mut self, code: impl Into<String>) -> Self {
+        self.municipality_code = Some(code.into());
+        self
+    }
+
+    pub fn detail(mut self, detail: Value) -> Self {
+        self.detail = detail;
+        self
+    }
+
+    pub fn denied(mut self) -> Self {
+        self.outcome = "denied";
+        self
+    }
+
+    /// The same attempt, recorded as refused: action `access_denied`, with
+    /// the attempted action in the detail.
+    pub fn as_access_denied(mut self) -> Self {
+        let attempted = self.action;
+        self.action = "access_denied";
+        self.outcome = "denied";
+        if let Value::Object(map) = &mut self.detail {
+            map.insert("attempted".into(), Value::String(attempted.into()));
+        }
+        self
+    }
+
+    pub fn action(&self) -> &'static str {
+        self.action
+    }
+
+    pub async fn record(self, conn: &mut AsyncPgConnection) -> QueryResult<()> {
+        diesel::insert_into(audit_events::table)
+            .values(&self)
+            .execute(conn)
+            .await
+            .map(|_| ())
+    }
+}
+
+/// Records an event in a transaction of its own (for refusals, where the
+/// request itself writes nothing).
+pub async fn record_alone(state: &crate::state::AppState, event: AuditEvent) -> Result<(), crate::error::ApiError> {
+    let mut conn = state.db().await?;
+    event.record(&mut conn).await?;
+    Ok(())
+}

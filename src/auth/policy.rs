@@ -1,0 +1,230 @@
+//! Who may do what: every authorisation rule of DESIGN section 6 in one
+//! place. Handlers load the facts (the family's municipality and team, the
+//! plan's current director) and ask these functions; nothing else decides.
+//!
+//! Outcomes follow DESIGN section 5: `Hidden` (404) when the resource lies
+//! outside the caller's municipality, so ids do not leak; `Forbidden` (403)
+//! when the caller can know it exists but lacks the right.
+
+use uuid::Uuid;
+
+use super::Principal;
+use crate::domain::Role;
+use crate::error::ApiError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Denial {
+    Forbidden,
+    Hidden,
+}
+
+impl Denial {
+    pub fn into_error(self, what: &str) -> ApiError {
+        match self {
+            Denial::Forbidden => ApiError::forbidden(format!("You may not do this with this {what}.")),
+            Denial::Hidden => ApiError::not_found(&capitalise(what)),
+        }
+    }
+}
+
+fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    c.next().map(|f| f.to_uppercase().collect::<String>() + c.as_str()).unwrap_or_default()
+}
+
+pub type Decision = Result<(), Denial>;
+
+/// Facts about a family that decide access to it and its plans.
+#[derive(Debug, Clone)]
+pub struct FamilyFacts {
+    pub family_id: Uuid,
+    pub municipality_code: String,
+    pub team_id: Uuid,
+    /// Director of the family's open plan, if any.
+    pub director_id: Option<Uuid>,
+}
+
+fn is_director(p: &Principal, f: &FamilyFacts) -> bool {
+    f.director_id == Some(p.user_id)
+}
+
+/// Roles that never see case content get 403 before anything is looked up.
+pub fn case_role(p: &Principal) -> Decision {
+    if p.role.is_case_role() {
+        Ok(())
+    } else {
+        Err(Denial::Forbidden)
+    }
+}
+
+/// Administration (municipalities, teams, users): admins only.
+pub fn admin(p: &Principal) -> Decision {
+    if p.role == Role::Admin {
+        Ok(())
+    } else {
+        Err(Denial::Forbidden)
+    }
+}
+
+/// Reading a family, its members and its plans.
+pub fn read_family(p: &Principal, f: &FamilyFacts) -> Decision {
+    case_role(p)?;
+    if is_director(p, f) {
+        return Ok(());
+    }
+    if !p.serves(&f.municipality_code) {
+        return Err(Denial::Hidden);
+    }
+    match p.role {
+        Role::TeamLead if p.municipality_code.as_deref() == Some(&f.municipality_code) => Ok(()),
+        Role::JgtWorker if p.team_id == Some(f.team_id) => Ok(()),
+        _ => Err(Denial::Forbidden),
+    }
+}
+
+/// Changing a family's record and members: whoever may read it, except that
+/// a GI worker only does so as the director.
+pub fn write_family(p: &Principal, f: &FamilyFacts) -> Decision {
+    read_family(p, f)
+}
+
+/// Registering a family for a municipality and team.
+pub fn create_family(p: &Principal, municipality: &str, team_id: Uuid) -> Decision {
+    case_role(p)?;
+    match p.role {
+        Role::TeamLead if p.municipality_code.as_deref() == Some(municipality) => Ok(()),
+        Role::JgtWorker if p.municipality_code.as_deref() == Some(municipality) && p.team_id == Some(team_id) => Ok(()),
+        _ => Err(Denial::Forbidden),
+    }
+}
+
+/// Opening a plan: the team lead, or a JGT worker of the family's team.
+pub fn open_plan(p: &Principal, f: &FamilyFacts) -> Decision {
+    read_family(p, f)?;
+    match p.role {
+        Role::TeamLead => Ok(()),
+        Role::JgtWorker if p.team_id == Some(f.team_id) => Ok(()),
+        _ => Err(Denial::Forbidden),
+    }
+}
+
+/// Changing a plan (content, closing, handing over): the team lead of the
+/// municipality or the plan's current director.
+pub fn change_plan(p: &Principal, f: &FamilyFacts) -> Decision {
+    read_family(p, f)?;
+    if is_director(p, f) || p.role == Role::TeamLead {
+        Ok(())
+    } else {
+        Err(Denial::Forbidden)
+    }
+}
+
+/// Facts about a user whose caseload is asked for.
+#[derive(Debug, Clone)]
+pub struct UserFacts {
+    pub user_id: Uuid,
+    pub municipality_code: Option<String>,
+    pub served_municipalities: Vec<String>,
+}
+
+/// A caseload: one's own, or, for a team lead, anyone working in the
+/// municipality (GI workers serving it included).
+pub fn read_caseload(p: &Principal, u: &UserFacts) -> Decision {
+    case_role(p)?;
+    if p.user_id == u.user_id {
+        return Ok(());
+    }
+    let Some(own) = p.municipality_code.as_deref() else {
+        return Err(Denial::Forbidden);
+    };
+    let works_here = u.municipality_code.as_deref() == Some(own) || u.served_municipalities.iter().any(|m| m == own);
+    if !works_here {
+        return Err(Denial::Hidden);
+    }
+    if p.role == Role::TeamLead {
+        Ok(())
+    } else {
+        Err(Denial::Forbidden)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::request_context::RequestContext;
+
+    fn principal(role: Role, municipality: &str, team: Option<Uuid>) -> Principal {
+        Principal {
+            user_id: Uuid::new_v4(),
+            session_id: Uuid::new_v4(),
+            username: "u".into(),
+            display_name: "U".into(),
+            role,
+            municipality_code: (role != Role::Admin).then(|| municipality.to_owned()),
+            team_id: team,
+            served_municipalities: vec![],
+            request: RequestContext { request_id: "r".into(), path: "/".into(), ip: None },
+        }
+    }
+
+    fn family(municipality: &str, team: Uuid, director: Option<Uuid>) -> FamilyFacts {
+        FamilyFacts { family_id: Uuid::new_v4(), municipality_code: municipality.into(), team_id: team, director_id: director }
+    }
+
+    #[test]
+    fn team_lead_reads_every_family_of_its_municipality_only() {
+        let team = Uuid::new_v4();
+        let lead = principal(Role::TeamLead, "0546", None);
+        assert_eq!(read_family(&lead, &family("0546", team, None)), Ok(()));
+        assert_eq!(read_family(&lead, &family("0537", team, None)), Err(Denial::Hidden));
+    }
+
+    #[test]
+    fn jgt_worker_reads_own_team_or_directed_families() {
+        let team = Uuid::new_v4();
+        let other_team = Uuid::new_v4();
+        let worker = principal(Role::JgtWorker, "0546", Some(team));
+        assert_eq!(read_family(&worker, &family("0546", team, None)), Ok(()));
+        assert_eq!(read_family(&worker, &family("0546", other_team, None)), Err(Denial::Forbidden));
+        assert_eq!(read_family(&worker, &family("0546", other_team, Some(worker.user_id))), Ok(()));
+        assert_eq!(read_family(&worker, &family("0537", other_team, None)), Err(Denial::Hidden));
+    }
+
+    #[test]
+    fn gi_worker_reads_only_directed_families() {
+        let mut gi = principal(Role::GiWorker, "0546", None);
+        gi.served_municipalities = vec!["0537".into()];
+        let team = Uuid::new_v4();
+        assert_eq!(read_family(&gi, &family("0537", team, None)), Err(Denial::Forbidden));
+        assert_eq!(read_family(&gi, &family("0999", team, None)), Err(Denial::Hidden));
+        assert_eq!(read_family(&gi, &family("0537", team, Some(gi.user_id))), Ok(()));
+    }
+
+    #[test]
+    fn admins_and_auditors_never_see_families() {
+        let team = Uuid::new_v4();
+        for role in [Role::Admin, Role::Auditor, Role::ProviderUser] {
+            let p = principal(role, "0546", None);
+            assert_eq!(read_family(&p, &family("0546", team, None)), Err(Denial::Forbidden), "{role}");
+        }
+    }
+
+    #[test]
+    fn only_lead_or_director_change_a_plan() {
+        let team = Uuid::new_v4();
+        let worker = principal(Role::JgtWorker, "0546", Some(team));
+        let lead = principal(Role::TeamLead, "0546", None);
+        assert_eq!(change_plan(&worker, &family("0546", team, None)), Err(Denial::Forbidden));
+        assert_eq!(change_plan(&worker, &family("0546", team, Some(worker.user_id))), Ok(()));
+        assert_eq!(change_plan(&lead, &family("0546", team, None)), Ok(()));
+    }
+
+    #[test]
+    fn jgt_worker_creates_families_only_for_its_own_team() {
+        let team = Uuid::new_v4();
+        let worker = principal(Role::JgtWorker, "0546", Some(team));
+        assert_eq!(create_family(&worker, "0546", team), Ok(()));
+        assert_eq!(create_family(&worker, "0546", Uuid::new_v4()), Err(Denial::Forbidden));
+        assert_eq!(create_family(&worker, "0537", team), Err(Denial::Forbidden));
+    }
+}

@@ -1,0 +1,254 @@
+//! Layered configuration: embedded `config/default.toml`, then
+//! `config/{GEZINSREGIE_ENV}.toml`, then `GEZINSREGIE__SECTION__KEY` variables
+//! and `DATABASE_URL`. Secrets are resolved here too, so a production server
+//! without them never gets as far as binding a port.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use serde::Deserialize;
+
+const DEFAULT_TOML: &str = include_str!("../config/default.toml");
+
+/// Which environment file applies; also decides whether secrets may be generated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Environment {
+    Local,
+    Production,
+}
+
+impl Environment {
+    fn from_env() -> anyhow::Result<Self> {
+        match std::env::var("GEZINSREGIE_ENV").as_deref() {
+            Err(_) | Ok("local") | Ok("") => Ok(Self::Local),
+            Ok("production") => Ok(Self::Production),
+            Ok(other) => bail!("GEZINSREGIE_ENV must be `local` or `production`, not `{other}`"),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Local => "local",
+            Self::Production => "production",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    pub data_dir: PathBuf,
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub auth: AuthSettings,
+    pub log: LogSettings,
+    #[serde(default)]
+    pub secrets: SecretSettings,
+    #[serde(skip, default = "default_env")]
+    pub environment: Environment,
+}
+
+fn default_env() -> Environment {
+    Environment::Local
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ServerSettings {
+    pub host: String,
+    pub port: u16,
+    #[serde(default)]
+    pub cors_origins: Vec<String>,
+    #[serde(default)]
+    pub workers: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct DatabaseSettings {
+    #[serde(default)]
+    pub url: Option<String>,
+    pub pool_size: usize,
+    pub acquire_timeout_seconds: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct AuthSettings {
+    pub issuer: String,
+    pub access_token_ttl_seconds: i64,
+    pub session_ttl_hours: i64,
+    pub lockout_threshold: i32,
+    pub lockout_window_minutes: i64,
+    pub lockout_minutes: i64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct LogSettings {
+    pub format: String,
+    pub filter: String,
+}
+
+/// Base64-encoded 32-byte keys. Debug is redacted so settings can be logged.
+#[derive(Clone, Default, Deserialize)]
+pub struct SecretSettings {
+    pub jwt_key: Option<String>,
+    pub bsn_encryption_key: Option<String>,
+    pub bsn_hash_key: Option<String>,
+}
+
+impl std::fmt::Debug for SecretSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretSettings { .. }")
+    }
+}
+
+/// Decoded key material. Never printed.
+#[derive(Clone)]
+pub struct Keys {
+    pub jwt: [u8; 32],
+    pub bsn_encryption: [u8; 32],
+    pub bsn_hash: [u8; 32],
+}
+
+impl std::fmt::Debug for Keys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Keys { .. }")
+    }
+}
+
+impl Settings {
+    /// Reads the configuration layers from `config_dir` (falling back to the
+    /// embedded defaults) and the process environment.
+    pub fn load() -> anyhow::Result<Self> {
+        let config_dir = std::env::var_os("GEZINSREGIE_CONFIG_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("config"));
+        Self::load_from(&config_dir)
+    }
+
+    pub fn load_from(config_dir: &Path) -> anyhow::Result<Self> {
+        let environment = Environment::from_env()?;
+        let env_file = config_dir.join(format!("{}.toml", environment.as_str()));
+        let built = config::Config::builder()
+            .add_source(config::File::from_str(DEFAULT_TOML, config::FileFormat::Toml))
+            .add_source(config::File::from(env_file).required(false))
+            .add_source(
+                config::Environment::with_prefix("GEZINSREGIE")
+                    .prefix_separator("__")
+                    .separator("__")
+                    .list_separator(",")
+                    .with_list_parse_key("server.cors_origins")
+                    .try_parsing(true),
+            )
+            .build()
+            .context("reading configuration")?;
+        let mut settings: Settings = built
+            .try_deserialize()
+            .context("configuration is invalid")?;
+        settings.environment = environment;
+        if let Ok(url) = std::env::var("DATABASE_URL") {
+            if !url.is_empty() {
+                settings.database.url = Some(url);
+            }
+        }
+        Ok(settings)
+    }
+
+    /// Decodes the secrets; in local mode missing ones are generated once and
+    /// kept in `data_dir/secrets.toml`, in production they are required.
+    pub fn resolve_keys(&self) -> anyhow::Result<Keys> {
+        let from_settings = (
+            decode_key("jwt_key", self.secrets.jwt_key.as_deref())?,
+            decode_key("bsn_encryption_key", self.secrets.bsn_encryption_key.as_deref())?,
+            decode_key("bsn_hash_key", self.secrets.bsn_hash_key.as_deref())?,
+        );
+        if let (Some(jwt), Some(enc), Some(hash)) = from_settings {
+            return Ok(Keys { jwt, bsn_encryption: enc, bsn_hash: hash });
+        }
+        if self.environment == Environment::Production {
+            bail!(
+                "production mode needs GEZINSREGIE__SECRETS__JWT_KEY, \
+                 GEZINSREGIE__SECRETS__BSN_ENCRYPTION_KEY and GEZINSREGIE__SECRETS__BSN_HASH_KEY \
+                 (32 random bytes each, base64); refusing to start without them"
+            );
+        }
+        let stored = self.local_secrets()?;
+        Ok(Keys {
+            jwt: from_settings.0.unwrap_or(stored.jwt),
+            bsn_encryption: from_settings.1.unwrap_or(stored.bsn_encryption),
+            bsn_hash: from_settings.2.unwrap_or(stored.bsn_hash),
+        })
+    }
+
+    fn local_secrets(&self) -> anyhow::Result<Keys> {
+        #[derive(Deserialize, serde::Serialize)]
+        struct Stored {
+            jwt_key: String,
+            bsn_encryption_key: String,
+            bsn_hash_key: String,
+        }
+        let path = self.data_dir.join("secrets.toml");
+        if let Ok(text) = std::fs::read_to_string(&path) {
+            let stored: Stored = toml_from_str(&text)
+                .with_context(|| format!("{} is not valid", path.display()))?;
+            let get = |name: &str, v: &str| -> anyhow::Result<[u8; 32]> {
+                decode_key(name, Some(v))?.context("empty key")
+            };
+            return Ok(Keys {
+                jwt: get("jwt_key", &stored.jwt_key)?,
+                bsn_encryption: get("bsn_encryption_key", &stored.bsn_encryption_key)?,
+                bsn_hash: get("bsn_hash_key", &stored.bsn_hash_key)?,
+            });
+        }
+        let keys = Keys {
+            jwt: crate::auth::tokens::random_bytes(),
+            bsn_encryption: crate::auth::tokens::random_bytes(),
+            bsn_hash: crate::auth::tokens::random_bytes(),
+        };
+        std::fs::create_dir_all(&self.data_dir)
+            .with_context(|| format!("creating {}", self.data_dir.display()))?;
+        let text = format!(
+            "# Generated local secrets. Losing them makes stored BSNs unreadable.\n\
+             jwt_key = \"{}\"\nbsn_encryption_key = \"{}\"\nbsn_hash_key = \"{}\"\n",
+            B64.encode(keys.jwt),
+            B64.encode(keys.bsn_encryption),
+            B64.encode(keys.bsn_hash)
+        );
+        write_private_file(&path, text.as_bytes())?;
+        Ok(keys)
+    }
+}
+
+fn toml_from_str<T: serde::de::DeserializeOwned>(text: &str) -> anyhow::Result<T> {
+    let cfg = config::Config::builder()
+        .add_source(config::File::from_str(text, config::FileFormat::Toml))
+        .build()?;
+    Ok(cfg.try_deserialize()?)
+}
+
+fn decode_key(name: &str, value: Option<&str>) -> anyhow::Result<Option<[u8; 32]>> {
+    let Some(value) = value.filter(|v| !v.trim().is_empty()) else {
+        return Ok(None);
+    };
+    let bytes = B64
+        .decode(value.trim())
+        .with_context(|| format!("secret {name} is not valid base64"))?;
+    let key: [u8; 32] = bytes
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("secret {name} must be exactly 32 bytes"))?;
+    Ok(Some(key))
+}
+
+/// Writes a file readable only by its owner.
+pub fn write_private_file(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    file.write_all(contents)?;
+    Ok(())
+}

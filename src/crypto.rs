@@ -1,0 +1,90 @@
+//! Protection of BSNs at rest: AES-256-GCM for storage (random nonce per
+//! value) and a keyed HMAC-SHA256 for matching, so the database can enforce
+//! "one active family per child" on the hash without ever holding a BSN in
+//! clear. Losing the keys makes stored BSNs unreadable; that is the point.
+
+use aes_gcm::aead::{Aead, KeyInit};
+use aes_gcm::{Aes256Gcm, Nonce};
+use anyhow::anyhow;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+use crate::domain::Bsn;
+
+#[derive(Clone)]
+pub struct BsnVault {
+    cipher: Aes256Gcm,
+    mac: Hmac<Sha256>,
+}
+
+impl BsnVault {
+    pub fn new(encryption_key: &[u8; 32], hash_key: &[u8; 32]) -> anyhow::Result<Self> {
+        let mac = <Hmac<Sha256> as Mac>::new_from_slice(hash_key)
+            .map_err(|_| anyhow!("invalid BSN hash key"))?;
+        Ok(Self { cipher: Aes256Gcm::new(encryption_key.into()), mac })
+    }
+
+    /// nonce (12 bytes) || ciphertext || tag.
+    pub fn encrypt(&self, bsn: &Bsn) -> anyhow::Result<Vec<u8>> {
+        let nonce_bytes: [u8; 12] = rand::random();
+        let ciphertext = self
+            .cipher
+            .encrypt(Nonce::from_slice(&nonce_bytes), bsn.as_str().as_bytes())
+            .map_err(|_| anyhow!("BSN encryption failed"))?;
+        let mut out = nonce_bytes.to_vec();
+        out.extend_from_slice(&ciphertext);
+        Ok(out)
+    }
+
+    pub fn decrypt(&self, stored: &[u8]) -> anyhow::Result<String> {
+        if stored.len() < 12 {
+            return Err(anyhow!("stored BSN is truncated"));
+        }
+        let (nonce, ciphertext) = stored.split_at(12);
+        let plain = self
+            .cipher
+            .decrypt(Nonce::from_slice(nonce), ciphertext)
+            .map_err(|_| anyhow!("stored BSN cannot be decrypted with the configured key"))?;
+        String::from_utf8(plain).map_err(|_| anyhow!("stored BSN is not text"))
+    }
+
+    /// Deterministic keyed hash: equal BSNs give equal hashes, and without the
+    /// key the hash cannot be brute-forced over the small BSN space.
+    pub fn hash(&self, bsn: &Bsn) -> Vec<u8> {
+        let mut mac = self.mac.clone();
+        mac.update(bsn.as_str().as_bytes());
+        mac.finalize().into_bytes().to_vec()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encrypts_with_fresh_nonces_and_decrypts() {
+        let vault = BsnVault::new(&[1; 32], &[2; 32]).unwrap();
+        let bsn = Bsn::parse("111222333").unwrap();
+        let a = vault.encrypt(&bsn).unwrap();
+        let b = vault.encrypt(&bsn).unwrap();
+        assert_ne!(a, b, "same BSN must not give the same ciphertext");
+        assert_eq!(vault.decrypt(&a).unwrap(), "111222333");
+        assert!(!a.windows(9).any(|w| w == b"111222333"));
+    }
+
+    #[test]
+    fn hashes_match_only_under_the_same_key() {
+        let bsn = Bsn::parse("111222333").unwrap();
+        let v1 = BsnVault::new(&[1; 32], &[2; 32]).unwrap();
+        let v2 = BsnVault::new(&[1; 32], &[3; 32]).unwrap();
+        assert_eq!(v1.hash(&bsn), v1.hash(&bsn));
+        assert_ne!(v1.hash(&bsn), v2.hash(&bsn));
+    }
+
+    #[test]
+    fn a_wrong_key_cannot_decrypt() {
+        let bsn = Bsn::parse("111222333").unwrap();
+        let stored = BsnVault::new(&[1; 32], &[2; 32]).unwrap().encrypt(&bsn).unwrap();
+        assert!(BsnVault::new(&[9; 32], &[2; 32]).unwrap().decrypt(&stored).is_err());
+    }
+}

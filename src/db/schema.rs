@@ -1,0 +1,192 @@
+//! Diesel's view of the tables created by `migrations/`; a test checks that
+//! every column named here exists in the migrated database with this type.
+// Kept in the shape `diesel print-schema` produces.
+
+diesel::table! {
+    /// Tenants: Dutch municipalities, identified by their CBS code.
+    municipalities (code) {
+        code -> Text,
+        name -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    /// Jeugd- en Gezinsteams.
+    teams (id) {
+        id -> Uuid,
+        municipality_code -> Text,
+        name -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    /// People who log in.
+    users (id) {
+        id -> Uuid,
+        username -> Text,
+        display_name -> Text,
+        role -> Text,
+        municipality_code -> Nullable<Text>,
+        team_id -> Nullable<Uuid>,
+        password_hash -> Text,
+        active -> Bool,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    /// Municipalities a GI worker serves.
+    user_served_municipalities (user_id, municipality_code) {
+        user_id -> Uuid,
+        municipality_code -> Text,
+    }
+}
+
+diesel::table! {
+    /// Login sessions.
+    auth_sessions (id) {
+        id -> Uuid,
+        user_id -> Uuid,
+        created_at -> Timestamptz,
+        expires_at -> Timestamptz,
+        revoked_at -> Nullable<Timestamptz>,
+        revoked_reason -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    /// Refresh tokens, by hash.
+    refresh_tokens (token_hash) {
+        token_hash -> Bytea,
+        session_id -> Uuid,
+        created_at -> Timestamptz,
+        used_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    /// Failed logins per username.
+    login_failures (username_key) {
+        username_key -> Text,
+        failure_count -> Int4,
+        window_started_at -> Timestamptz,
+        locked_until -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    /// Families.
+    families (id) {
+        id -> Uuid,
+        municipality_code -> Text,
+        team_id -> Uuid,
+        name -> Text,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    /// Members of families.
+    family_members (id) {
+        id -> Uuid,
+        family_id -> Uuid,
+        role -> Text,
+        given_name -> Text,
+        family_name -> Text,
+        birth_date -> Date,
+        bsn_ciphertext -> Nullable<Bytea>,
+        bsn_hash -> Nullable<Bytea>,
+        started_on -> Date,
+        ended_on -> Nullable<Date>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    /// Family plans.
+    plans (id) {
+        id -> Uuid,
+        family_id -> Uuid,
+        municipality_code -> Text,
+        status -> Text,
+        title -> Text,
+        goals -> Jsonb,
+        version -> Int4,
+        created_by -> Nullable<Uuid>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        activated_at -> Nullable<Timestamptz>,
+        closed_at -> Nullable<Timestamptz>,
+        close_reason -> Nullable<Text>,
+        goal_realisation -> Nullable<Text>,
+        satisfaction_score -> Nullable<Int2>,
+        dropout -> Nullable<Bool>,
+        dropout_reason -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    /// Director assignments.
+    director_assignments (id) {
+        id -> Uuid,
+        plan_id -> Uuid,
+        user_id -> Uuid,
+        started_at -> Timestamptz,
+        ended_at -> Nullable<Timestamptz>,
+        assigned_by -> Nullable<Uuid>,
+        reason -> Text,
+    }
+}
+
+diesel::table! {
+    /// Append-only audit trail.
+    audit_events (seq) {
+        seq -> Int8,
+        occurred_at -> Timestamptz,
+        actor_type -> Text,
+        actor_id -> Nullable<Uuid>,
+        actor_role -> Nullable<Text>,
+        on_behalf_of -> Nullable<Text>,
+        purpose -> Text,
+        municipality_code -> Nullable<Text>,
+        action -> Text,
+        resource_type -> Text,
+        resource_id -> Nullable<Text>,
+        family_id -> Nullable<Uuid>,
+        outcome -> Text,
+        emergency_access -> Bool,
+        request_id -> Nullable<Text>,
+        ip -> Nullable<Text>,
+        detail -> Jsonb,
+    }
+}
+
+diesel::joinable!(teams -> municipalities (municipality_code));
+diesel::joinable!(users -> municipalities (municipality_code));
+diesel::joinable!(auth_sessions -> users (user_id));
+diesel::joinable!(refresh_tokens -> auth_sessions (session_id));
+diesel::joinable!(families -> municipalities (municipality_code));
+diesel::joinable!(family_members -> families (family_id));
+diesel::joinable!(plans -> families (family_id));
+diesel::joinable!(director_assignments -> plans (plan_id));
+diesel::joinable!(director_assignments -> users (user_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    municipalities,
+    teams,
+    users,
+    user_served_municipalities,
+    auth_sessions,
+    refresh_tokens,
+    login_failures,
+    families,
+    family_members,
+    plans,
+    director_assignments,
+    audit_events,
+);

@@ -1,0 +1,98 @@
+//! Pure domain types and rules: no actix, no diesel, no IO. Input is parsed
+//! into these types at the edge, so code past the handlers cannot hold an
+//! unchecked BSN or municipality code.
+
+pub mod bsn;
+pub mod codes;
+pub mod roles;
+pub mod text;
+
+pub use bsn::Bsn;
+pub use codes::{AgbCode, MunicipalityCode};
+pub use roles::Role;
+
+/// Why a value was refused: a stable code and a sentence for people.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DomainError {
+    pub code: &'static str,
+    pub reason: String,
+}
+
+impl DomainError {
+    pub fn new(code: &'static str, reason: impl Into<String>) -> Self {
+        Self { code, reason: reason.into() }
+    }
+}
+
+impl std::fmt::Display for DomainError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code, self.reason)
+    }
+}
+
+impl std::error::Error for DomainError {}
+
+/// Declares a string-backed enum with snake_case names, as stored in the
+/// database and sent in the API.
+#[macro_export]
+macro_rules! string_enum {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+        #[serde(rename_all = "snake_case")]
+        pub enum $name {
+            $($(#[$vmeta])* $variant),+
+        }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text),+
+                }
+            }
+
+            pub fn parse(text: &str) -> Option<Self> {
+                match text {
+                    $($text => Some($name::$variant),)+
+                    _ => None,
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+string_enum! {
+    /// Role of a person in a family.
+    MemberRole {
+        Child => "child",
+        Parent => "parent",
+        Caregiver => "caregiver",
+        Other => "other",
+    }
+}
+
+string_enum! {
+    /// Life cycle of a plan: intake (no director yet), active, closed.
+    PlanStatus {
+        Intake => "intake",
+        Active => "active",
+        Closed => "closed",
+    }
+}
+
+string_enum! {
+    /// Goal realisation, one of the three outcome criteria municipalities measure.
+    GoalRealisation {
+        Achieved => "achieved",
+        PartiallyAchieved => "partially_achieved",
+        NotAchieved => "not_achieved",
+    }
+}

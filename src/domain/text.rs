@@ -1,0 +1,44 @@
+//! Free-text fields: trimmed, non-empty, bounded, no control characters.
+
+use super::DomainError;
+
+/// A required text of at most `max` characters.
+pub fn required(input: &str, max: usize) -> Result<String, DomainError> {
+    let trimmed = input.trim();
+    if trimmed.is_empty() {
+        return Err(DomainError::new("required", "Must not be empty."));
+    }
+    bounded(trimmed, max)
+}
+
+/// An optional text: blank becomes `None`.
+pub fn optional(input: Option<&str>, max: usize) -> Result<Option<String>, DomainError> {
+    match input.map(str::trim).filter(|t| !t.is_empty()) {
+        None => Ok(None),
+        Some(t) => bounded(t, max).map(Some),
+    }
+}
+
+fn bounded(text: &str, max: usize) -> Result<String, DomainError> {
+    if text.chars().count() > max {
+        return Err(DomainError::new("too_long", format!("At most {max} characters.")));
+    }
+    if text.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+        return Err(DomainError::new("invalid_characters", "Control characters are not allowed."));
+    }
+    Ok(text.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trims_and_bounds() {
+        assert_eq!(required("  Jansen ", 10).unwrap(), "Jansen");
+        assert_eq!(required("   ", 10).unwrap_err().code, "required");
+        assert_eq!(required("abcdefghijk", 10).unwrap_err().code, "too_long");
+        assert_eq!(required("a\u{0}b", 10).unwrap_err().code, "invalid_characters");
+        assert_eq!(optional(Some("  "), 10).unwrap(), None);
+    }
+}

@@ -1,0 +1,2 @@
+//! Families (gezinnen) and their members.
+pub mod routes;

@@ -1,0 +1,158 @@
+//! Command line of the Gezinsregie server: a thin layer over the library.
+
+use std::io::BufRead;
+
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand};
+use gezinsregie::config::Settings;
+use gezinsregie::db::cluster::{ClusterOptions, LocalCluster};
+use gezinsregie::domain::Role;
+use gezinsregie::startup::Application;
+use gezinsregie::{db, demo, telemetry};
+
+#[derive(Parser)]
+#[command(name = "gezinsregie", version, about = "1 gezin, 1 plan, 1 regisseur: the youth-care plan and director service")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API (the default). Without DATABASE_URL a private local
+    /// PostgreSQL is started in the data folder and filled with demo data.
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Create a user; the password comes from GEZINSREGIE_PASSWORD or stdin.
+    CreateUser {
+        #[arg(long)]
+        username: String,
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+        #[arg(long)]
+        municipality: Option<String>,
+        #[arg(long)]
+        team: Option<uuid::Uuid>,
+        #[arg(long)]
+        display_name: Option<String>,
+    },
+    /// Load the synthetic demo data set (municipalities, teams, users, families).
+    Demo,
+    /// Print the OpenAPI document.
+    Openapi,
+}
+
+fn parse_role(text: &str) -> Result<Role, String> {
+    Role::parse(text).ok_or_else(|| {
+        let names: Vec<&str> = Role::ALL.iter().map(|r| r.as_str()).collect();
+        format!("unknown role; use one of {}", names.join(", "))
+    })
+}
+
+/// The database to use: DATABASE_URL, or the local cluster (started here).
+async fn database(settings: &Settings) -> anyhow::Result<(String, Option<LocalCluster>)> {
+    match &settings.database.url {
+        Some(url) => Ok((url.clone(), None)),
+        None => {
+            let cluster = LocalCluster::start(&settings.data_dir, &ClusterOptions::default()).await?;
+            Ok((cluster.url("gezinsregie"), Some(cluster)))
+        }
+    }
+}
+
+#[actix_web::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let settings = Settings::load()?;
+    telemetry::init(&settings.log);
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(settings).await,
+        Command::Openapi => {
+            print!("{}", gezinsregie::openapi::document_json());
+            Ok(())
+        }
+        other => {
+            let (url, cluster) = database(&settings).await?;
+            let result = run_command(other, &settings, &url).await;
+            if let Some(cluster) = cluster.filter(|c| !c.adopted) {
+                cluster.stop().await?;
+            }
+            result
+        }
+    }
+}
+
+async fn run_command(command: Command, settings: &Settings, url: &str) -> anyhow::Result<()> {
+    db::run_migrations(url).await?;
+    match command {
+        Command::Migrate => {
+            println!("database is migrated");
+            Ok(())
+        }
+        Command::Demo => {
+            let keys = settings.resolve_keys()?;
+            let mut conn = db::connect(url).await?;
+            if demo::load_if_absent(&mut conn, &keys).await? {
+                demo::print_logins();
+            } else {
+                println!("demo data is already loaded");
+            }
+            Ok(())
+        }
+        Command::CreateUser { username, role, municipality, team, display_name } => {
+            let password = match std::env::var("GEZINSREGIE_PASSWORD") {
+                Ok(p) if !p.is_empty() => p,
+                _ => {
+                    eprintln!("password (from stdin):");
+                    let mut line = String::new();
+                    std::io::stdin().lock().read_line(&mut line)?;
+                    line.trim_end_matches(['\r', '\n']).to_owned()
+                }
+            };
+            let mut conn = db::connect(url).await?;
+            let id = demo::create_user_cli(&mut conn, &username, role, municipality, team, display_name, password).await?;
+            println!("created user {username} ({}) with id {id}", role.as_str());
+            Ok(())
+        }
+        Command::Serve | Command::Openapi => bail!("not a one-off command"),
+    }
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let keys = settings.resolve_keys()?;
+    let (url, cluster) = database(&settings).await?;
+    let result = serve_on(&settings, &keys, &url, cluster.is_some()).await;
+    if let Some(cluster) = cluster {
+        tracing::info!("stopping the local PostgreSQL");
+        if let Err(e) = cluster.stop().await {
+            tracing::warn!(error = %e, "stopping the local PostgreSQL failed");
+        }
+    }
+    result
+}
+
+async fn serve_on(settings: &Settings, keys: &gezinsregie::config::Keys, url: &str, local: bool) -> anyhow::Result<()> {
+    let applied = db::run_migrations(url).await?;
+    if !applied.is_empty() {
+        tracing::info!(count = applied.len(), "applied migrations");
+    }
+    if local {
+        let mut conn = db::connect(url).await?;
+        if demo::database_is_empty(&mut conn).await? {
+            demo::load_if_absent(&mut conn, keys).await?;
+            demo::print_logins();
+        }
+    }
+    let pool = db::build_pool(
+        url,
+        settings.database.pool_size,
+        std::time::Duration::from_secs(settings.database.acquire_timeout_seconds),
+    )?;
+    let app = Application::build(settings, keys, pool).context("starting the HTTP server")?;
+    let host = &settings.server.host;
+    tracing::info!(port = app.port(), "serving on http://{host}:{}/v1 (docs at /docs/)", app.port());
+    println!("Gezinsregie is serving on http://{host}:{}/v1 (API docs: http://{host}:{}/docs/)", app.port(), app.port());
+    app.run_until_stopped().await?;
+    Ok(())
+}

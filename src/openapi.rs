@@ -1,0 +1,147 @@
+//! The OpenAPI 3.1 document, generated from the handlers' `#[utoipa::path]`
+//! annotations. A modifier adds what every operation shares (problem
+//! responses, the API-Version header), so no handler can forget them and the
+//! ADR linter's rules hold by construction. `openapi/openapi.json` is this
+//! document, committed; a test fails when it is stale.
+
+use utoipa::openapi::header::HeaderBuilder;
+use utoipa::openapi::path::Operation;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{Content, ObjectBuilder, Ref, RefOr, Response, Type};
+use utoipa::{Modify, OpenApi};
+
+use crate::error::PROBLEM_JSON;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Gezinsregie API",
+        version = "1.0.0",
+        description = "1 gezin, 1 plan, 1 regisseur: one plan and one director (procesregisseur) for every family in youth care.",
+        contact(name = "Gezinsregie", email = "api@gezinsregie.nl", url = "https://gezinsregie.nl"),
+        license(name = "EUPL-1.2", identifier = "EUPL-1.2"),
+    ),
+    servers((url = "/v1", description = "This server, version 1")),
+    paths(
+        crate::auth::routes::login,
+        crate::auth::routes::refresh,
+        crate::auth::routes::logout,
+        crate::auth::routes::me,
+        crate::admin::municipalities::create_municipality,
+        crate::admin::municipalities::list_municipalities,
+        crate::admin::teams::create_team,
+        crate::admin::teams::list_teams,
+        crate::admin::users::create_user,
+        crate::admin::users::list_users,
+        crate::admin::users::get_user,
+        crate::admin::users::update_user,
+    ),
+    components(schemas(crate::error::Problem, crate::error::InvalidParam)),
+    modifiers(&SecurityAndProblems),
+    tags(
+        (name = "Auth", description = "Login, tokens, the current user"),
+        (name = "Administration", description = "Municipalities, teams and users (admin)"),
+        (name = "Families", description = "Families and their members"),
+        (name = "Plans", description = "The one plan of a family"),
+        (name = "Directors", description = "The one director of a plan: handover, history, caseload"),
+    )
+)]
+pub struct ApiDoc;
+
+/// Operations that need no token.
+const PUBLIC_OPERATIONS: &[&str] = &["login", "refreshToken"];
+
+struct SecurityAndProblems;
+
+impl Modify for SecurityAndProblems {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+        );
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let has_path_params = path.contains('{');
+            let ops = [
+                (&mut item.get, false),
+                (&mut item.delete, false),
+                (&mut item.post, true),
+                (&mut item.put, true),
+                (&mut item.patch, true),
+            ];
+            for (op, writes) in ops {
+                if let Some(op) = op.as_mut() {
+                    complete_operation(op, writes, has_path_params);
+                }
+            }
+        }
+    }
+}
+
+fn problem(description: &str) -> Response {
+    let mut response = Response::new(description);
+    response.content.insert(
+        PROBLEM_JSON.to_owned(),
+        Content::new(Some(RefOr::Ref(Ref::from_schema_name("Problem")))),
+    );
+    response
+}
+
+fn complete_operation(op: &mut Operation, writes: bool, has_path_params: bool) {
+    let public = op
+        .operation_id
+        .as_deref()
+        .is_some_and(|id| PUBLIC_OPERATIONS.contains(&id));
+    let has_query = op.parameters.as_ref().is_some_and(|p| !p.is_empty());
+    let mut standard: Vec<(&str, &str)> = Vec::new();
+    if writes || has_query || has_path_params {
+        standard.push(("400", "Invalid input; `invalidParams` names the fields"));
+    }
+    if !public {
+        standard.push(("401", "Missing, invalid or expired access token"));
+        standard.push(("403", "Not allowed for this user"));
+    }
+    if has_path_params {
+        standard.push(("404", "Not found, or outside your municipality"));
+    }
+    if writes {
+        standard.push(("413", "Body larger than 1 MiB"));
+        standard.push(("415", "Body is not application/json"));
+    }
+    standard.push(("500", "Unexpected error (logged with the request id)"));
+    standard.push(("503", "Database unavailable; retry"));
+    let responses = &mut op.responses.responses;
+    for (status, description) in standard {
+        responses
+            .entry(status.to_owned())
+            .or_insert_with(|| RefOr::T(problem(description)));
+    }
+    if !public && op.security.is_none() {
+        op.security = Some(vec![utoipa::openapi::security::SecurityRequirement::new("bearer", Vec::<String>::new())]);
+    }
+    for (status, response) in responses.iter_mut() {
+        let RefOr::T(response) = response else { continue };
+        if status.starts_with('2') || status.starts_with('3') {
+            response.headers.insert(
+                "API-Version".to_owned(),
+                HeaderBuilder::new()
+                    .schema(ObjectBuilder::new().schema_type(Type::String).build())
+                    .description(Some("Version of the API contract (semver)"))
+                    .build(),
+            );
+        } else if !response.content.contains_key(PROBLEM_JSON) {
+            response.content.clear();
+            response.content.insert(
+                PROBLEM_JSON.to_owned(),
+                Content::new(Some(RefOr::Ref(Ref::from_schema_name("Problem")))),
+            );
+        }
+    }
+}
+
+/// The document as pretty JSON, as committed in `openapi/openapi.json`.
+pub fn document_json() -> String {
+    let mut text = ApiDoc::openapi().to_pretty_json().unwrap_or_default();
+    text.push('\n');
+    text
+}

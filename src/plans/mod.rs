@@ -1,0 +1,3 @@
+//! Plans and their directors.
+use actix_web::web;
+pub fn routes(_cfg: &mut web::ServiceConfig) {}

@@ -1,0 +1,108 @@
+//! Building and running the HTTP server. `Application::build` binds the port
+//! (0 in tests, for a free one) before serving, so callers know the address.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_cors::Cors;
+use actix_web::dev::Server;
+use actix_web::middleware::{from_fn, ErrorHandlers};
+use actix_web::{http::header, web, App, HttpServer};
+use actix_web_prom::PrometheusMetricsBuilder;
+use utoipa::OpenApi;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::config::{Keys, Settings};
+use crate::db::DbPool;
+use crate::http::{extract, problemize, request_context};
+use crate::openapi::ApiDoc;
+use crate::state::AppState;
+
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+impl Application {
+    /// Binds `settings.server.host:port` and prepares the server on `pool`.
+    pub fn build(settings: &Settings, keys: &Keys, pool: DbPool) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port))?;
+        let port = listener.local_addr()?.port();
+        let state = AppState::new(settings, keys, pool)?;
+        let server = run(listener, state, settings)?;
+        Ok(Self { port, server })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until stopped (Ctrl-C or SIGTERM drain open requests first).
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+fn cors(origins: &[String]) -> Cors {
+    let mut cors = Cors::default()
+        .allowed_methods(["GET", "POST", "PUT", "PATCH", "DELETE"])
+        .allowed_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::IF_MATCH,
+            header::HeaderName::from_static("x-request-id"),
+            header::HeaderName::from_static("idempotency-key"),
+            header::HeaderName::from_static("x-access-reason"),
+        ])
+        .expose_headers([
+            header::ETAG,
+            header::LOCATION,
+            header::RETRY_AFTER,
+            header::HeaderName::from_static("api-version"),
+            header::HeaderName::from_static("x-request-id"),
+        ])
+        .max_age(3600);
+    for origin in origins {
+        cors = cors.allowed_origin(origin);
+    }
+    cors
+}
+
+fn run(listener: TcpListener, state: Arc<AppState>, settings: &Settings) -> anyhow::Result<Server> {
+    let metrics = PrometheusMetricsBuilder::new("gezinsregie")
+        .endpoint("/metrics")
+        .build()
+        .map_err(|e| anyhow::anyhow!("metrics: {e}"))?;
+    let origins = settings.server.cors_origins.clone();
+    let state = web::Data::new(state);
+    let openapi = ApiDoc::openapi();
+    let mut server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .app_data(web::PathConfig::default().error_handler(extract::path_error))
+            .wrap(ErrorHandlers::new().default_handler(problemize))
+            .wrap(cors(&origins))
+            .wrap(metrics.clone())
+            .wrap(from_fn(request_context::middleware))
+            .configure(crate::health::routes)
+            .service(
+                SwaggerUi::new("/docs/{_:.*}").url("/v1/openapi.json", openapi.clone()),
+            )
+            .service(web::redirect("/docs", "/docs/"))
+            .service(web::scope("/v1").configure(api_routes))
+    })
+    .listen(listener)?
+    .shutdown_timeout(10);
+    if settings.server.workers > 0 {
+        server = server.workers(settings.server.workers);
+    }
+    Ok(server.run())
+}
+
+/// Every `/v1` route; the OpenAPI document lists the same handlers.
+pub fn api_routes(cfg: &mut web::ServiceConfig) {
+    crate::auth::routes::routes(cfg);
+    crate::admin::routes(cfg);
+    crate::families::routes::routes(cfg);
+    crate::plans::routes(cfg);
+}
