@@ -129,7 +129,10 @@ impl Settings {
         let environment = Environment::from_env()?;
         let env_file = config_dir.join(format!("{}.toml", environment.as_str()));
         let built = config::Config::builder()
-            .add_source(config::File::from_str(DEFAULT_TOML, config::FileFormat::Toml))
+            .add_source(config::File::from_str(
+                DEFAULT_TOML,
+                config::FileFormat::Toml,
+            ))
             .add_source(config::File::from(env_file).required(false))
             .add_source(
                 config::Environment::with_prefix("GEZINSREGIE")
@@ -158,11 +161,18 @@ impl Settings {
     pub fn resolve_keys(&self) -> anyhow::Result<Keys> {
         let from_settings = (
             decode_key("jwt_key", self.secrets.jwt_key.as_deref())?,
-            decode_key("bsn_encryption_key", self.secrets.bsn_encryption_key.as_deref())?,
+            decode_key(
+                "bsn_encryption_key",
+                self.secrets.bsn_encryption_key.as_deref(),
+            )?,
             decode_key("bsn_hash_key", self.secrets.bsn_hash_key.as_deref())?,
         );
         if let (Some(jwt), Some(enc), Some(hash)) = from_settings {
-            return Ok(Keys { jwt, bsn_encryption: enc, bsn_hash: hash });
+            return Ok(Keys {
+                jwt,
+                bsn_encryption: enc,
+                bsn_hash: hash,
+            });
         }
         if self.environment == Environment::Production {
             bail!(
@@ -188,8 +198,8 @@ impl Settings {
         }
         let path = self.data_dir.join("secrets.toml");
         if let Ok(text) = std::fs::read_to_string(&path) {
-            let stored: Stored = toml_from_str(&text)
-                .with_context(|| format!("{} is not valid", path.display()))?;
+            let stored: Stored =
+                toml_from_str(&text).with_context(|| format!("{} is not valid", path.display()))?;
             let get = |name: &str, v: &str| -> anyhow::Result<[u8; 32]> {
                 decode_key(name, Some(v))?.context("empty key")
             };

@@ -21,7 +21,10 @@ impl BsnVault {
     pub fn new(encryption_key: &[u8; 32], hash_key: &[u8; 32]) -> anyhow::Result<Self> {
         let mac = <Hmac<Sha256> as Mac>::new_from_slice(hash_key)
             .map_err(|_| anyhow!("invalid BSN hash key"))?;
-        Ok(Self { cipher: Aes256Gcm::new(encryption_key.into()), mac })
+        Ok(Self {
+            cipher: Aes256Gcm::new(encryption_key.into()),
+            mac,
+        })
     }
 
     /// nonce (12 bytes) || ciphertext || tag.
@@ -84,7 +87,13 @@ mod tests {
     #[test]
     fn a_wrong_key_cannot_decrypt() {
         let bsn = Bsn::parse("111222333").unwrap();
-        let stored = BsnVault::new(&[1; 32], &[2; 32]).unwrap().encrypt(&bsn).unwrap();
-        assert!(BsnVault::new(&[9; 32], &[2; 32]).unwrap().decrypt(&stored).is_err());
+        let stored = BsnVault::new(&[1; 32], &[2; 32])
+            .unwrap()
+            .encrypt(&bsn)
+            .unwrap();
+        assert!(BsnVault::new(&[9; 32], &[2; 32])
+            .unwrap()
+            .decrypt(&stored)
+            .is_err());
     }
 }

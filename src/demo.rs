@@ -1,8 +1,463 @@
-//! Demo data.
-use diesel_async::AsyncPgConnection;
+//! Synthetic demo data: a few municipalities of Holland Rijnland, their JGT
+//! teams, one user of every role and families at every stage (no plan,
+//! intake, active with a JGT or GI director, a closed plan in history).
+//! Every name and BSN is made up; BSNs are generated to pass the 11-proof.
+
+use chrono::{Duration, NaiveDate, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use uuid::Uuid;
+
+use crate::admin::users::{insert_user, UserSpec};
+use crate::auth::password;
 use crate::config::Keys;
-use crate::domain::Role;
-pub async fn database_is_empty(_c: &mut AsyncPgConnection) -> anyhow::Result<bool> { Ok(false) }
-pub async fn load_if_absent(_c: &mut AsyncPgConnection, _k: &Keys) -> anyhow::Result<bool> { Ok(false) }
-pub fn print_logins() {}
-pub async fn create_user_cli(_c: &mut AsyncPgConnection, _u: &str, _r: Role, _m: Option<String>, _t: Option<uuid::Uuid>, _d: Option<String>, _p: String) -> anyhow::Result<uuid::Uuid> { anyhow::bail!("x") }
+use crate::crypto::BsnVault;
+use crate::db::schema::{director_assignments, families, municipalities, plans, teams};
+use crate::domain::bsn::synthetic;
+use crate::domain::{MemberRole, MunicipalityCode, Role};
+use crate::error::ApiError;
+use crate::families::model::MemberSpec;
+use crate::families::routes::insert_member;
+
+/// Password of every demo user.
+pub const DEMO_PASSWORD: &str = "gezinsregie-demo";
+
+/// (username, display name, role, municipality, team name, served municipalities)
+const USERS: &[(&str, &str, Role, Option<&str>, Option<&str>, &[&str])] = &[
+    ("admin", "Functioneel beheer", Role::Admin, None, None, &[]),
+    (
+        "teamlead.leiden",
+        "Tessa Leidsma (teamleider)",
+        Role::TeamLead,
+        Some("0546"),
+        Some("JGT Leiden Noord"),
+        &[],
+    ),
+    (
+        "anna.jgt",
+        "Anna de Vries",
+        Role::JgtWorker,
+        Some("0546"),
+        Some("JGT Leiden Noord"),
+        &[],
+    ),
+    (
+        "bram.jgt",
+        "Bram Kok",
+        Role::JgtWorker,
+        Some("0546"),
+        Some("JGT Leiden Zuid"),
+        &[],
+    ),
+    (
+        "carla.gi",
+        "Carla Smit (GI)",
+        Role::GiWorker,
+        Some("0546"),
+        None,
+        &["0537"],
+    ),
+    (
+        "auditor.leiden",
+        "Ahmed Ouali (auditor)",
+        Role::Auditor,
+        Some("0546"),
+        None,
+        &[],
+    ),
+    (
+        "teamlead.katwijk",
+        "Karin Duijndam (teamleider)",
+        Role::TeamLead,
+        Some("0537"),
+        Some("JGT Katwijk"),
+        &[],
+    ),
+    (
+        "daan.jgt",
+        "Daan Guijt",
+        Role::JgtWorker,
+        Some("0537"),
+        Some("JGT Katwijk"),
+        &[],
+    ),
+];
+
+const MUNICIPALITIES: &[(&str, &str)] =
+    &[("0546", "Leiden"), ("0537", "Katwijk"), ("0553", "Lisse")];
+const TEAMS: &[(&str, &str)] = &[
+    ("0546", "JGT Leiden Noord"),
+    ("0546", "JGT Leiden Zuid"),
+    ("0537", "JGT Katwijk"),
+    ("0553", "JGT Lisse"),
+];
+
+pub async fn database_is_empty(conn: &mut AsyncPgConnection) -> anyhow::Result<bool> {
+    let n: i64 = municipalities::table.count().get_result(conn).await?;
+    Ok(n == 0)
+}
+
+/// Loads the demo set unless it is there already; true when loaded.
+pub async fn load_if_absent(conn: &mut AsyncPgConnection, keys: &Keys) -> anyhow::Result<bool> {
+    let present: i64 = municipalities::table
+        .filter(municipalities::code.eq("0546"))
+        .count()
+        .get_result(conn)
+        .await?;
+    if present > 0 {
+        return Ok(false);
+    }
+    let vault = BsnVault::new(&keys.bsn_encryption, &keys.bsn_hash)?;
+    let hash = password::hash(DEMO_PASSWORD)?;
+    conn.transaction(async |conn| load(conn, &vault, &hash).await)
+        .await
+        .map_err(|e: ApiError| anyhow::anyhow!("loading demo data: {e}"))?;
+    Ok(true)
+}
+
+struct Person(
+    &'static str,
+    &'static str,
+    MemberRole,
+    NaiveDate,
+    Option<u64>,
+);
+
+fn date(y: i32, m: u32, d: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(y, m, d).unwrap_or_default()
+}
+
+async fn load(conn: &mut AsyncPgConnection, vault: &BsnVault, hash: &str) -> Result<(), ApiError> {
+    for (code, name) in MUNICIPALITIES {
+        diesel::insert_into(municipalities::table)
+            .values((municipalities::code.eq(code), municipalities::name.eq(name)))
+            .execute(conn)
+            .await?;
+    }
+    let mut team_ids = Vec::new();
+    for (code, name) in TEAMS {
+        let id = Uuid::now_v7();
+        diesel::insert_into(teams::table)
+            .values((
+                teams::id.eq(id),
+                teams::municipality_code.eq(code),
+                teams::name.eq(name),
+            ))
+            .execute(conn)
+            .await?;
+        team_ids.push((*name, id));
+    }
+    let team = |name: &str| team_ids.iter().find(|(n, _)| *n == name).map(|(_, id)| *id);
+    let mut user_ids = Vec::new();
+    for (username, display, role, municipality, team_name, served) in USERS {
+        let spec = UserSpec {
+            username: (*username).into(),
+            display_name: (*display).into(),
+            role: *role,
+            municipality: municipality.and_then(|m| MunicipalityCode::parse(m).ok()),
+            team_id: team_name.and_then(team),
+            served: served
+                .iter()
+                .filter_map(|m| MunicipalityCode::parse(m).ok())
+                .collect(),
+            password: String::new(),
+        };
+        let id = insert_user(conn, &spec, hash).await?;
+        user_ids.push((*username, id));
+    }
+    let user = |name: &str| user_ids.iter().find(|(n, _)| *n == name).map(|(_, id)| *id);
+
+    // (family, municipality, team, members, plan: (title, director, closed earlier plan))
+    type PlanSpec = Option<(&'static str, Option<&'static str>, bool)>;
+    let families_spec: Vec<(&str, &str, &str, Vec<Person>, PlanSpec)> = vec![
+        (
+            "Familie Jansen",
+            "0546",
+            "JGT Leiden Noord",
+            vec![
+                Person(
+                    "Marieke",
+                    "Jansen",
+                    MemberRole::Parent,
+                    date(1984, 5, 2),
+                    Some(20_100_001),
+                ),
+                Person(
+                    "Sanne",
+                    "Jansen",
+                    MemberRole::Child,
+                    date(2012, 3, 14),
+                    Some(20_100_011),
+                ),
+                Person(
+                    "Tim",
+                    "Jansen",
+                    MemberRole::Child,
+                    date(2015, 9, 30),
+                    Some(20_100_021),
+                ),
+            ],
+            Some(("Gezinsplan Jansen", Some("anna.jgt"), false)),
+        ),
+        (
+            "Familie El Amrani",
+            "0546",
+            "JGT Leiden Noord",
+            vec![
+                Person(
+                    "Samira",
+                    "El Amrani",
+                    MemberRole::Parent,
+                    date(1988, 1, 20),
+                    Some(20_100_031),
+                ),
+                Person(
+                    "Yassin",
+                    "El Amrani",
+                    MemberRole::Child,
+                    date(2016, 6, 8),
+                    Some(20_100_041),
+                ),
+            ],
+            Some(("Aanmelding via huisarts", None, false)),
+        ),
+        (
+            "Familie de Vries",
+            "0546",
+            "JGT Leiden Zuid",
+            vec![
+                Person(
+                    "Peter",
+                    "de Vries",
+                    MemberRole::Parent,
+                    date(1979, 11, 11),
+                    Some(20_100_051),
+                ),
+                Person(
+                    "Lotte",
+                    "de Vries",
+                    MemberRole::Child,
+                    date(2010, 2, 1),
+                    Some(20_100_061),
+                ),
+            ],
+            Some(("Gezinsplan de Vries (tweede)", Some("bram.jgt"), true)),
+        ),
+        (
+            "Familie Bakker",
+            "0546",
+            "JGT Leiden Zuid",
+            vec![
+                Person(
+                    "Kim",
+                    "Bakker",
+                    MemberRole::Caregiver,
+                    date(1990, 7, 7),
+                    None,
+                ),
+                Person(
+                    "Noah",
+                    "Bakker",
+                    MemberRole::Child,
+                    date(2013, 12, 24),
+                    Some(20_100_071),
+                ),
+            ],
+            Some((
+                "Plan met jeugdbeschermingsmaatregel",
+                Some("carla.gi"),
+                false,
+            )),
+        ),
+        (
+            "Familie Visser",
+            "0546",
+            "JGT Leiden Noord",
+            vec![Person(
+                "Eva",
+                "Visser",
+                MemberRole::Child,
+                date(2018, 4, 4),
+                Some(20_100_081),
+            )],
+            None,
+        ),
+        (
+            "Familie van den Berg",
+            "0537",
+            "JGT Katwijk",
+            vec![
+                Person(
+                    "Ruud",
+                    "van den Berg",
+                    MemberRole::Parent,
+                    date(1982, 8, 19),
+                    Some(20_100_091),
+                ),
+                Person(
+                    "Fenna",
+                    "van den Berg",
+                    MemberRole::Child,
+                    date(2011, 10, 3),
+                    Some(20_100_101),
+                ),
+            ],
+            Some(("Gezinsplan van den Berg", Some("daan.jgt"), false)),
+        ),
+    ];
+
+    let lead = user("teamlead.leiden");
+    for (name, municipality, team_name, members, plan) in families_spec {
+        let family_id = Uuid::now_v7();
+        diesel::insert_into(families::table)
+            .values((
+                families::id.eq(family_id),
+                families::municipality_code.eq(municipality),
+                families::team_id.eq(team(team_name).unwrap_or_default()),
+                families::name.eq(name),
+            ))
+            .execute(conn)
+            .await?;
+        for p in members {
+            let spec = MemberSpec {
+                role: p.2,
+                given_name: p.0.into(),
+                family_name: p.1.into(),
+                birth_date: p.3,
+                bsn: p.4.map(synthetic),
+            };
+            insert_member(conn, vault, family_id, &spec, "bsn").await?;
+        }
+        let Some((title, director, with_history)) = plan else {
+            continue;
+        };
+        if with_history {
+            // An earlier plan, closed with its outcome, directed by the same worker.
+            let old = Uuid::now_v7();
+            let opened = Utc::now() - Duration::days(400);
+            let closed = Utc::now() - Duration::days(120);
+            diesel::insert_into(plans::table)
+                .values((
+                    plans::id.eq(old),
+                    plans::family_id.eq(family_id),
+                    plans::municipality_code.eq(municipality),
+                    plans::status.eq("closed"),
+                    plans::title.eq("Gezinsplan de Vries"),
+                    plans::goals.eq(serde_json::json!([{"id": Uuid::now_v7(), "description": "Rust en regelmaat thuis"}])),
+                    plans::created_by.eq(lead),
+                    plans::created_at.eq(opened),
+                    plans::activated_at.eq(opened),
+                    plans::closed_at.eq(closed),
+                    plans::close_reason.eq("Doelen grotendeels bereikt"),
+                    plans::goal_realisation.eq("partially_achieved"),
+                    plans::satisfaction_score.eq(Some(7i16)),
+                    plans::dropout.eq(false),
+                ))
+                .execute(conn)
+                .await?;
+            diesel::insert_into(director_assignments::table)
+                .values((
+                    director_assignments::id.eq(Uuid::now_v7()),
+                    director_assignments::plan_id.eq(old),
+                    director_assignments::user_id.eq(user("bram.jgt").unwrap_or_default()),
+                    director_assignments::started_at.eq(opened),
+                    director_assignments::ended_at.eq(Some(closed)),
+                    director_assignments::assigned_by.eq(lead),
+                    director_assignments::reason.eq("Eerste regisseur"),
+                ))
+                .execute(conn)
+                .await?;
+        }
+        let plan_id = Uuid::now_v7();
+        let director_id = director.and_then(user);
+        let now = Utc::now();
+        diesel::insert_into(plans::table)
+            .values((
+                plans::id.eq(plan_id),
+                plans::family_id.eq(family_id),
+                plans::municipality_code.eq(municipality),
+                plans::status.eq(if director_id.is_some() {
+                    "active"
+                } else {
+                    "intake"
+                }),
+                plans::title.eq(title),
+                plans::goals.eq(serde_json::json!([
+                    {"id": Uuid::now_v7(), "description": "Kinderen gaan dagelijks naar school"},
+                    {"id": Uuid::now_v7(), "description": "Ouders hebben een steunend netwerk"}
+                ])),
+                plans::created_by.eq(lead),
+                plans::activated_at.eq(director_id.map(|_| now)),
+            ))
+            .execute(conn)
+            .await?;
+        if let Some(director_id) = director_id {
+            diesel::insert_into(director_assignments::table)
+                .values((
+                    director_assignments::id.eq(Uuid::now_v7()),
+                    director_assignments::plan_id.eq(plan_id),
+                    director_assignments::user_id.eq(director_id),
+                    director_assignments::started_at.eq(now),
+                    director_assignments::assigned_by.eq(lead),
+                    director_assignments::reason.eq("Toegewezen bij intake"),
+                ))
+                .execute(conn)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// Prints the demo logins (for people, on stdout; never to the log).
+pub fn print_logins() {
+    println!();
+    println!("Demo data loaded. Every demo user has the password: {DEMO_PASSWORD}");
+    println!("  {:<18} {:<12} {}", "username", "role", "municipality");
+    for (username, _, role, municipality, team, served) in USERS {
+        let mut place = municipality.unwrap_or("-").to_owned();
+        if let Some(team) = team {
+            place.push_str(&format!(" ({team})"));
+        }
+        if !served.is_empty() {
+            place.push_str(&format!(", also serves {}", served.join(", ")));
+        }
+        println!("  {:<18} {:<12} {}", username, role.as_str(), place);
+    }
+    println!();
+}
+
+/// `gezinsregie create-user`.
+pub async fn create_user_cli(
+    conn: &mut AsyncPgConnection,
+    username: &str,
+    role: Role,
+    municipality: Option<String>,
+    team: Option<Uuid>,
+    display_name: Option<String>,
+    password_text: String,
+) -> anyhow::Result<Uuid> {
+    let spec = crate::admin::users::NewUser {
+        username: username.to_owned(),
+        display_name: display_name.unwrap_or_else(|| username.to_owned()),
+        role,
+        municipality_code: municipality,
+        team_id: team,
+        provider_id: None,
+        served_municipality_codes: None,
+        password: password_text,
+    }
+    .parse()
+    .map_err(|e| anyhow::anyhow!("{}", describe(&e)))?;
+    let hash = password::hash(&spec.password)?;
+    conn.transaction(async |conn| insert_user(conn, &spec, &hash).await)
+        .await
+        .map_err(|e: ApiError| anyhow::anyhow!("{}", describe(&e)))
+}
+
+fn describe(e: &ApiError) -> String {
+    let mut text = e.detail.clone();
+    for p in &e.invalid_params {
+        text.push_str(&format!("\n  {}: {}", p.name, p.reason));
+    }
+    text
+}

@@ -33,8 +33,16 @@ pub struct InvalidParam {
 }
 
 impl InvalidParam {
-    pub fn new(name: impl Into<String>, code: impl Into<String>, reason: impl Into<String>) -> Self {
-        Self { name: name.into(), code: code.into(), reason: reason.into() }
+    pub fn new(
+        name: impl Into<String>,
+        code: impl Into<String>,
+        reason: impl Into<String>,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            code: code.into(),
+            reason: reason.into(),
+        }
     }
 }
 
@@ -122,7 +130,11 @@ impl ApiError {
     }
 
     pub fn not_found(what: &str) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found."))
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("{what} not found."),
+        )
     }
 
     pub fn conflict(code: &'static str, detail: impl Into<String>) -> Self {
@@ -142,7 +154,11 @@ impl ApiError {
     }
 
     pub fn service_unavailable(detail: impl Into<String>) -> Self {
-        let mut e = Self::new(StatusCode::SERVICE_UNAVAILABLE, "service_unavailable", detail);
+        let mut e = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "service_unavailable",
+            detail,
+        );
         e.retry_after = Some(1);
         e
     }
@@ -175,11 +191,17 @@ impl ApiError {
     pub fn to_problem(&self) -> Problem {
         let ctx = request_context::current();
         Problem {
-            type_: format!("https://gezinsregie.nl/problems/{}", self.code.replace('_', "-")),
+            type_: format!(
+                "https://gezinsregie.nl/problems/{}",
+                self.code.replace('_', "-")
+            ),
             title: self.title().to_owned(),
             status: self.status.as_u16(),
             detail: self.detail.clone(),
-            instance: ctx.as_ref().map(|c| c.path.clone()).unwrap_or_else(|| "/".into()),
+            instance: ctx
+                .as_ref()
+                .map(|c| c.path.clone())
+                .unwrap_or_else(|| "/".into()),
             code: self.code.to_owned(),
             request_id: ctx.map(|c| c.request_id),
             invalid_params: (!self.invalid_params.is_empty()).then(|| self.invalid_params.clone()),
@@ -200,7 +222,9 @@ impl ResponseError for ApiError {
     fn error_response(&self) -> HttpResponse {
         if self.status.is_server_error() {
             match &self.source {
-                Some(source) => tracing::error!(code = self.code, error = ?source, "request failed"),
+                Some(source) => {
+                    tracing::error!(code = self.code, error = ?source, "request failed")
+                }
                 None => tracing::error!(code = self.code, "request failed"),
             }
         }
@@ -304,7 +328,11 @@ impl Invalid {
     }
 
     /// Keeps the value, or records why the field is invalid.
-    pub fn check<T>(&mut self, name: &str, result: Result<T, crate::domain::DomainError>) -> Option<T> {
+    pub fn check<T>(
+        &mut self,
+        name: &str,
+        result: Result<T, crate::domain::DomainError>,
+    ) -> Option<T> {
         match result {
             Ok(v) => Some(v),
             Err(e) => {
@@ -327,9 +355,11 @@ impl Invalid {
         if !self.0.is_empty() {
             return Err(ApiError::validation(self.0));
         }
-        values
-            .all_some()
-            .ok_or_else(|| ApiError::internal(anyhow::anyhow!("a checked field was neither valid nor recorded")))
+        values.all_some().ok_or_else(|| {
+            ApiError::internal(anyhow::anyhow!(
+                "a checked field was neither valid nor recorded"
+            ))
+        })
     }
 }
 

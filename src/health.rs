@@ -16,16 +16,22 @@ pub struct HealthStatus {
 
 /// The process is up.
 pub async fn live() -> HttpResponse {
-    HttpResponse::Ok().json(HealthStatus { status: "ok".into() })
+    HttpResponse::Ok().json(HealthStatus {
+        status: "ok".into(),
+    })
 }
 
 /// The database is reachable and fully migrated.
 pub async fn ready(state: web::Data<Arc<AppState>>) -> ApiResult<HttpResponse> {
     let mut conn = state.db().await?;
     if crate::db::is_ready(&mut conn).await {
-        Ok(HttpResponse::Ok().json(HealthStatus { status: "ok".into() }))
+        Ok(HttpResponse::Ok().json(HealthStatus {
+            status: "ok".into(),
+        }))
     } else {
-        Err(ApiError::service_unavailable("The database is not reachable or not migrated."))
+        Err(ApiError::service_unavailable(
+            "The database is not reachable or not migrated.",
+        ))
     }
 }
 

@@ -11,7 +11,11 @@ use gezinsregie::startup::Application;
 use gezinsregie::{db, demo, telemetry};
 
 #[derive(Parser)]
-#[command(name = "gezinsregie", version, about = "1 gezin, 1 plan, 1 regisseur: the youth-care plan and director service")]
+#[command(
+    name = "gezinsregie",
+    version,
+    about = "1 gezin, 1 plan, 1 regisseur: the youth-care plan and director service"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -55,7 +59,8 @@ async fn database(settings: &Settings) -> anyhow::Result<(String, Option<LocalCl
     match &settings.database.url {
         Some(url) => Ok((url.clone(), None)),
         None => {
-            let cluster = LocalCluster::start(&settings.data_dir, &ClusterOptions::default()).await?;
+            let cluster =
+                LocalCluster::start(&settings.data_dir, &ClusterOptions::default()).await?;
             Ok((cluster.url("gezinsregie"), Some(cluster)))
         }
     }
@@ -100,7 +105,13 @@ async fn run_command(command: Command, settings: &Settings, url: &str) -> anyhow
             }
             Ok(())
         }
-        Command::CreateUser { username, role, municipality, team, display_name } => {
+        Command::CreateUser {
+            username,
+            role,
+            municipality,
+            team,
+            display_name,
+        } => {
             let password = match std::env::var("GEZINSREGIE_PASSWORD") {
                 Ok(p) if !p.is_empty() => p,
                 _ => {
@@ -111,7 +122,16 @@ async fn run_command(command: Command, settings: &Settings, url: &str) -> anyhow
                 }
             };
             let mut conn = db::connect(url).await?;
-            let id = demo::create_user_cli(&mut conn, &username, role, municipality, team, display_name, password).await?;
+            let id = demo::create_user_cli(
+                &mut conn,
+                &username,
+                role,
+                municipality,
+                team,
+                display_name,
+                password,
+            )
+            .await?;
             println!("created user {username} ({}) with id {id}", role.as_str());
             Ok(())
         }
@@ -132,7 +152,12 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     result
 }
 
-async fn serve_on(settings: &Settings, keys: &gezinsregie::config::Keys, url: &str, local: bool) -> anyhow::Result<()> {
+async fn serve_on(
+    settings: &Settings,
+    keys: &gezinsregie::config::Keys,
+    url: &str,
+    local: bool,
+) -> anyhow::Result<()> {
     let applied = db::run_migrations(url).await?;
     if !applied.is_empty() {
         tracing::info!(count = applied.len(), "applied migrations");
@@ -151,8 +176,16 @@ async fn serve_on(settings: &Settings, keys: &gezinsregie::config::Keys, url: &s
     )?;
     let app = Application::build(settings, keys, pool).context("starting the HTTP server")?;
     let host = &settings.server.host;
-    tracing::info!(port = app.port(), "serving on http://{host}:{}/v1 (docs at /docs/)", app.port());
-    println!("Gezinsregie is serving on http://{host}:{}/v1 (API docs: http://{host}:{}/docs/)", app.port(), app.port());
+    tracing::info!(
+        port = app.port(),
+        "serving on http://{host}:{}/v1 (docs at /docs/)",
+        app.port()
+    );
+    println!(
+        "Gezinsregie is serving on http://{host}:{}/v1 (API docs: http://{host}:{}/docs/)",
+        app.port(),
+        app.port()
+    );
     app.run_until_stopped().await?;
     Ok(())
 }

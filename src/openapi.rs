@@ -35,6 +35,22 @@ use crate::error::PROBLEM_JSON;
         crate::admin::users::list_users,
         crate::admin::users::get_user,
         crate::admin::users::update_user,
+        crate::families::routes::create_family,
+        crate::families::routes::list_families,
+        crate::families::routes::get_family,
+        crate::families::routes::update_family,
+        crate::families::routes::add_member,
+        crate::families::routes::update_member,
+        crate::plans::routes::create_plan,
+        crate::plans::routes::get_current_plan,
+        crate::plans::routes::list_family_plans,
+        crate::plans::routes::get_plan,
+        crate::plans::routes::update_plan,
+        crate::plans::routes::close_plan,
+        crate::plans::directors::assign_director,
+        crate::plans::directors::director_history,
+        crate::plans::directors::eligible_directors,
+        crate::plans::directors::caseload,
     ),
     components(schemas(crate::error::Problem, crate::error::InvalidParam)),
     modifiers(&SecurityAndProblems),
@@ -58,7 +74,12 @@ impl Modify for SecurityAndProblems {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "bearer",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
         );
         for (path, item) in openapi.paths.paths.iter_mut() {
             let has_path_params = path.contains('{');
@@ -117,10 +138,15 @@ fn complete_operation(op: &mut Operation, writes: bool, has_path_params: bool) {
             .or_insert_with(|| RefOr::T(problem(description)));
     }
     if !public && op.security.is_none() {
-        op.security = Some(vec![utoipa::openapi::security::SecurityRequirement::new("bearer", Vec::<String>::new())]);
+        op.security = Some(vec![utoipa::openapi::security::SecurityRequirement::new(
+            "bearer",
+            Vec::<String>::new(),
+        )]);
     }
     for (status, response) in responses.iter_mut() {
-        let RefOr::T(response) = response else { continue };
+        let RefOr::T(response) = response else {
+            continue;
+        };
         if status.starts_with('2') || status.starts_with('3') {
             response.headers.insert(
                 "API-Version".to_owned(),

@@ -85,9 +85,7 @@ fn run(listener: TcpListener, state: Arc<AppState>, settings: &Settings) -> anyh
             .wrap(metrics.clone())
             .wrap(from_fn(request_context::middleware))
             .configure(crate::health::routes)
-            .service(
-                SwaggerUi::new("/docs/{_:.*}").url("/v1/openapi.json", openapi.clone()),
-            )
+            .service(SwaggerUi::new("/docs/{_:.*}").url("/v1/openapi.json", openapi.clone()))
             .service(web::redirect("/docs", "/docs/"))
             .service(web::scope("/v1").configure(api_routes))
     })

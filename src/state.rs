@@ -19,7 +19,11 @@ impl AppState {
     pub fn new(settings: &Settings, keys: &Keys, pool: DbPool) -> anyhow::Result<Arc<Self>> {
         Ok(Arc::new(Self {
             pool,
-            tokens: TokenIssuer::new(&keys.jwt, &settings.auth.issuer, settings.auth.access_token_ttl_seconds),
+            tokens: TokenIssuer::new(
+                &keys.jwt,
+                &settings.auth.issuer,
+                settings.auth.access_token_ttl_seconds,
+            ),
             vault: BsnVault::new(&keys.bsn_encryption, &keys.bsn_hash)?,
             auth: settings.auth.clone(),
         }))

@@ -62,7 +62,13 @@ pub async fn create_municipality(
     body: ApiJson<NewMunicipality>,
 ) -> ApiResult<HttpResponse> {
     let event = AuditEvent::by(&principal, "create", "municipality", &body.0.code);
-    enforce(&state, policy::admin(&principal), "municipality", event.clone()).await?;
+    enforce(
+        &state,
+        policy::admin(&principal),
+        "municipality",
+        event.clone(),
+    )
+    .await?;
     let mut v = Invalid::new();
     let code = v.check("code", MunicipalityCode::parse(&body.0.code));
     let name = v.check("name", text::required(&body.0.name, 200));
@@ -71,7 +77,10 @@ pub async fn create_municipality(
     let created = conn
         .transaction(async |conn| {
             let m: Municipality = diesel::insert_into(municipalities::table)
-                .values((municipalities::code.eq(code.as_str()), municipalities::name.eq(&name)))
+                .values((
+                    municipalities::code.eq(code.as_str()),
+                    municipalities::name.eq(&name),
+                ))
                 .returning(Municipality::as_returning())
                 .get_result(conn)
                 .await?;

@@ -69,7 +69,10 @@ pub async fn create_team(
     let event = AuditEvent::by(&principal, "create", "team", id);
     enforce(&state, policy::admin(&principal), "team", event.clone()).await?;
     let mut v = Invalid::new();
-    let code = v.check("municipalityCode", MunicipalityCode::parse(&body.0.municipality_code));
+    let code = v.check(
+        "municipalityCode",
+        MunicipalityCode::parse(&body.0.municipality_code),
+    );
     let name = v.check("name", text::required(&body.0.name, 200));
     let (code, name) = v.finish((code, name))?;
     let mut conn = state.db().await?;
@@ -81,10 +84,17 @@ pub async fn create_team(
                 .get_result(conn)
                 .await?;
             if exists == 0 {
-                return Err(ApiError::unprocessable("unknown_municipality", "No municipality has this code."));
+                return Err(ApiError::unprocessable(
+                    "unknown_municipality",
+                    "No municipality has this code.",
+                ));
             }
             let team: Team = diesel::insert_into(teams::table)
-                .values((teams::id.eq(id), teams::municipality_code.eq(code.as_str()), teams::name.eq(&name)))
+                .values((
+                    teams::id.eq(id),
+                    teams::municipality_code.eq(code.as_str()),
+                    teams::name.eq(&name),
+                ))
                 .returning(Team::as_returning())
                 .get_result(conn)
                 .await?;
@@ -120,7 +130,11 @@ pub async fn list_teams(
         q = q.filter(teams::municipality_code.eq(code.clone()));
     }
     if principal.role != Role::Admin {
-        q = q.filter(teams::municipality_code.nullable().eq(principal.municipality_code.clone()));
+        q = q.filter(
+            teams::municipality_code
+                .nullable()
+                .eq(principal.municipality_code.clone()),
+        );
     }
     let rows = q.load(&mut conn).await?;
     let (items, next_cursor) = finish(rows, page.limit, |t| t.id);

@@ -99,7 +99,9 @@ pub struct UserQuery {
 
 fn username(input: &str) -> Result<String, DomainError> {
     let name = input.trim().to_lowercase();
-    let ok_chars = name.chars().all(|c| c.is_ascii_alphanumeric() || "._-@".contains(c));
+    let ok_chars = name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "._-@".contains(c));
     if !(3..=100).contains(&name.len()) || !ok_chars {
         return Err(DomainError::new(
             "invalid_username",
@@ -113,7 +115,10 @@ async fn load_users(conn: &mut AsyncPgConnection, rows: Vec<UserRow>) -> ApiResu
     let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
     let served: Vec<(Uuid, String)> = user_served_municipalities::table
         .filter(user_served_municipalities::user_id.eq_any(&ids))
-        .select((user_served_municipalities::user_id, user_served_municipalities::municipality_code))
+        .select((
+            user_served_municipalities::user_id,
+            user_served_municipalities::municipality_code,
+        ))
         .order(user_served_municipalities::municipality_code)
         .load(conn)
         .await?;
@@ -179,7 +184,9 @@ impl NewUser {
         let name = v.check("username", username(&self.username));
         let display = v.check("displayName", text::required(&self.display_name, 200));
         let municipality = match (&self.municipality_code, self.role.needs_municipality()) {
-            (Some(code), _) => v.check("municipalityCode", MunicipalityCode::parse(code)).map(Some),
+            (Some(code), _) => v
+                .check("municipalityCode", MunicipalityCode::parse(code))
+                .map(Some),
             (None, true) => {
                 v.push("municipalityCode", "required", "Required for this role.");
                 None
@@ -190,20 +197,35 @@ impl NewUser {
             v.push("teamId", "required", "A JGT worker belongs to a team.");
         }
         if self.role == Role::ProviderUser && self.provider_id.is_none() {
-            v.push("providerId", "required", "A provider user belongs to a provider.");
+            v.push(
+                "providerId",
+                "required",
+                "A provider user belongs to a provider.",
+            );
         }
         let served_input = self.served_municipality_codes.unwrap_or_default();
         if self.role != Role::GiWorker && !served_input.is_empty() {
-            v.push("servedMunicipalityCodes", "not_allowed", "Only GI workers serve further municipalities.");
+            v.push(
+                "servedMunicipalityCodes",
+                "not_allowed",
+                "Only GI workers serve further municipalities.",
+            );
         }
         let mut served = Vec::new();
         for (i, code) in served_input.iter().enumerate() {
-            if let Some(c) = v.check(&format!("servedMunicipalityCodes[{i}]"), MunicipalityCode::parse(code)) {
+            if let Some(c) = v.check(
+                &format!("servedMunicipalityCodes[{i}]"),
+                MunicipalityCode::parse(code),
+            ) {
                 served.push(c);
             }
         }
-        let pw = v.check("password", password::check_policy(&self.password).map(|_| self.password.clone()));
-        let (username, display_name, municipality, password) = v.finish((name, display, municipality, pw))?;
+        let pw = v.check(
+            "password",
+            password::check_policy(&self.password).map(|_| self.password.clone()),
+        );
+        let (username, display_name, municipality, password) =
+            v.finish((name, display, municipality, pw))?;
         Ok(UserSpec {
             username,
             display_name,
@@ -217,7 +239,11 @@ impl NewUser {
 }
 
 /// Inserts a validated account (shared by the API, the CLI and demo data).
-pub async fn insert_user(conn: &mut AsyncPgConnection, spec: &UserSpec, password_hash: &str) -> ApiResult<Uuid> {
+pub async fn insert_user(
+    conn: &mut AsyncPgConnection,
+    spec: &UserSpec,
+    password_hash: &str,
+) -> ApiResult<Uuid> {
     let id = Uuid::now_v7();
     let municipality = spec.municipality.as_ref().map(|m| m.as_str().to_owned());
     if let Some(code) = &municipality {
@@ -231,7 +257,10 @@ pub async fn insert_user(conn: &mut AsyncPgConnection, spec: &UserSpec, password
             .get_result(conn)
             .await?;
         if found != wanted.len() as i64 {
-            return Err(ApiError::unprocessable("unknown_municipality", "A municipality code does not exist."));
+            return Err(ApiError::unprocessable(
+                "unknown_municipality",
+                "A municipality code does not exist.",
+            ));
         }
     }
     if let Some(team_id) = spec.team_id {
@@ -242,11 +271,17 @@ pub async fn insert_user(conn: &mut AsyncPgConnection, spec: &UserSpec, password
             .await
             .optional()?;
         if team_municipality.is_none() || team_municipality != municipality {
-            return Err(ApiError::unprocessable("unknown_team", "The team does not exist in this municipality."));
+            return Err(ApiError::unprocessable(
+                "unknown_team",
+                "The team does not exist in this municipality.",
+            ));
         }
     }
     if spec.role == Role::ProviderUser {
-        return Err(ApiError::unprocessable("unknown_provider", "The provider does not exist."));
+        return Err(ApiError::unprocessable(
+            "unknown_provider",
+            "The provider does not exist.",
+        ));
     }
     diesel::insert_into(users::table)
         .values((
@@ -378,7 +413,10 @@ pub async fn update_user(
     enforce(&state, policy::admin(&principal), "user", event.clone()).await?;
     let update = body.0;
     let mut v = Invalid::new();
-    let display = v.check("displayName", text::optional(update.display_name.as_deref(), 200));
+    let display = v.check(
+        "displayName",
+        text::optional(update.display_name.as_deref(), 200),
+    );
     let pw = v.check(
         "password",
         match &update.password {
@@ -403,7 +441,10 @@ pub async fn update_user(
                     .await
                     .optional()?;
                 if team_municipality.is_none() || team_municipality != current.municipality_code {
-                    return Err(ApiError::unprocessable("unknown_team", "The team does not exist in this user's municipality."));
+                    return Err(ApiError::unprocessable(
+                        "unknown_team",
+                        "The team does not exist in this user's municipality.",
+                    ));
                 }
             }
             diesel::update(users::table.find(id))
@@ -436,7 +477,10 @@ pub async fn update_user(
             .into_iter()
             .flatten()
             .collect();
-            event.detail(json!({"changed": changed})).record(conn).await?;
+            event
+                .detail(json!({"changed": changed}))
+                .record(conn)
+                .await?;
             load_user(conn, id).await
         })
         .await?;

@@ -48,7 +48,12 @@ fn purpose_of(role: Role) -> &'static str {
 
 impl AuditEvent {
     /// An event of a logged-in user.
-    pub fn by(principal: &Principal, action: &'static str, resource_type: &'static str, resource_id: impl ToString) -> Self {
+    pub fn by(
+        principal: &Principal,
+        action: &'static str,
+        resource_type: &'static str,
+        resource_id: impl ToString,
+    ) -> Self {
         Self {
             actor_type: "user",
             actor_id: Some(principal.user_id),
@@ -69,7 +74,11 @@ impl AuditEvent {
     }
 
     /// An event without a logged-in user (login attempts).
-    pub fn anonymous(ctx: &RequestContext, action: &'static str, resource_type: &'static str) -> Self {
+    pub fn anonymous(
+        ctx: &RequestContext,
+        action: &'static str,
+        resource_type: &'static str,
+    ) -> Self {
         Self {
             actor_type: "anonymous",
             actor_id: None,
@@ -147,7 +156,10 @@ impl AuditEvent {
 
 /// Records an event in a transaction of its own (for refusals, where the
 /// request itself writes nothing).
-pub async fn record_alone(state: &crate::state::AppState, event: AuditEvent) -> Result<(), crate::error::ApiError> {
+pub async fn record_alone(
+    state: &crate::state::AppState,
+    event: AuditEvent,
+) -> Result<(), crate::error::ApiError> {
     let mut conn = state.db().await?;
     event.record(&mut conn).await?;
     Ok(())

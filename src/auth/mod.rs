@@ -16,7 +16,12 @@ use crate::state::AppState;
 
 /// Applies a policy decision: on refusal the attempt is audited as
 /// `access_denied` and the matching 403/404 returned.
-pub async fn enforce(state: &AppState, decision: policy::Decision, what: &str, event: AuditEvent) -> ApiResult<()> {
+pub async fn enforce(
+    state: &AppState,
+    decision: policy::Decision,
+    what: &str,
+    event: AuditEvent,
+) -> ApiResult<()> {
     match decision {
         Ok(()) => Ok(()),
         Err(denial) => {

@@ -18,7 +18,10 @@ fn argon2() -> Argon2<'static> {
 pub fn check_policy(password: &str) -> Result<(), DomainError> {
     let n = password.chars().count();
     if n < 12 {
-        return Err(DomainError::new("password_too_short", "Use at least 12 characters."));
+        return Err(DomainError::new(
+            "password_too_short",
+            "Use at least 12 characters.",
+        ));
     }
     if n > 128 {
         return Err(DomainError::new("too_long", "At most 128 characters."));
@@ -39,7 +42,9 @@ pub fn hash(password: &str) -> anyhow::Result<String> {
 pub fn verify(password: &str, stored: Option<&str>) -> bool {
     let stored = stored.unwrap_or_else(|| dummy_hash());
     match PasswordHash::new(stored) {
-        Ok(parsed) => argon2().verify_password(password.as_bytes(), &parsed).is_ok(),
+        Ok(parsed) => argon2()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok(),
         Err(_) => false,
     }
 }

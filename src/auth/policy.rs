@@ -21,7 +21,9 @@ pub enum Denial {
 impl Denial {
     pub fn into_error(self, what: &str) -> ApiError {
         match self {
-            Denial::Forbidden => ApiError::forbidden(format!("You may not do this with this {what}.")),
+            Denial::Forbidden => {
+                ApiError::forbidden(format!("You may not do this with this {what}."))
+            }
             Denial::Hidden => ApiError::not_found(&capitalise(what)),
         }
     }
@@ -29,7 +31,9 @@ impl Denial {
 
 fn capitalise(s: &str) -> String {
     let mut c = s.chars();
-    c.next().map(|f| f.to_uppercase().collect::<String>() + c.as_str()).unwrap_or_default()
+    c.next()
+        .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
+        .unwrap_or_default()
 }
 
 pub type Decision = Result<(), Denial>;
@@ -93,7 +97,12 @@ pub fn create_family(p: &Principal, municipality: &str, team_id: Uuid) -> Decisi
     case_role(p)?;
     match p.role {
         Role::TeamLead if p.municipality_code.as_deref() == Some(municipality) => Ok(()),
-        Role::JgtWorker if p.municipality_code.as_deref() == Some(municipality) && p.team_id == Some(team_id) => Ok(()),
+        Role::JgtWorker
+            if p.municipality_code.as_deref() == Some(municipality)
+                && p.team_id == Some(team_id) =>
+        {
+            Ok(())
+        }
         _ => Err(Denial::Forbidden),
     }
 }
@@ -137,7 +146,8 @@ pub fn read_caseload(p: &Principal, u: &UserFacts) -> Decision {
     let Some(own) = p.municipality_code.as_deref() else {
         return Err(Denial::Forbidden);
     };
-    let works_here = u.municipality_code.as_deref() == Some(own) || u.served_municipalities.iter().any(|m| m == own);
+    let works_here = u.municipality_code.as_deref() == Some(own)
+        || u.served_municipalities.iter().any(|m| m == own);
     if !works_here {
         return Err(Denial::Hidden);
     }
@@ -163,12 +173,21 @@ mod tests {
             municipality_code: (role != Role::Admin).then(|| municipality.to_owned()),
             team_id: team,
             served_municipalities: vec![],
-            request: RequestContext { request_id: "r".into(), path: "/".into(), ip: None },
+            request: RequestContext {
+                request_id: "r".into(),
+                path: "/".into(),
+                ip: None,
+            },
         }
     }
 
     fn family(municipality: &str, team: Uuid, director: Option<Uuid>) -> FamilyFacts {
-        FamilyFacts { family_id: Uuid::new_v4(), municipality_code: municipality.into(), team_id: team, director_id: director }
+        FamilyFacts {
+            family_id: Uuid::new_v4(),
+            municipality_code: municipality.into(),
+            team_id: team,
+            director_id: director,
+        }
     }
 
     #[test]
@@ -176,7 +195,10 @@ mod tests {
         let team = Uuid::new_v4();
         let lead = principal(Role::TeamLead, "0546", None);
         assert_eq!(read_family(&lead, &family("0546", team, None)), Ok(()));
-        assert_eq!(read_family(&lead, &family("0537", team, None)), Err(Denial::Hidden));
+        assert_eq!(
+            read_family(&lead, &family("0537", team, None)),
+            Err(Denial::Hidden)
+        );
     }
 
     #[test]
@@ -185,9 +207,18 @@ mod tests {
         let other_team = Uuid::new_v4();
         let worker = principal(Role::JgtWorker, "0546", Some(team));
         assert_eq!(read_family(&worker, &family("0546", team, None)), Ok(()));
-        assert_eq!(read_family(&worker, &family("0546", other_team, None)), Err(Denial::Forbidden));
-        assert_eq!(read_family(&worker, &family("0546", other_team, Some(worker.user_id))), Ok(()));
-        assert_eq!(read_family(&worker, &family("0537", other_team, None)), Err(Denial::Hidden));
+        assert_eq!(
+            read_family(&worker, &family("0546", other_team, None)),
+            Err(Denial::Forbidden)
+        );
+        assert_eq!(
+            read_family(&worker, &family("0546", other_team, Some(worker.user_id))),
+            Ok(())
+        );
+        assert_eq!(
+            read_family(&worker, &family("0537", other_team, None)),
+            Err(Denial::Hidden)
+        );
     }
 
     #[test]
@@ -195,9 +226,18 @@ mod tests {
         let mut gi = principal(Role::GiWorker, "0546", None);
         gi.served_municipalities = vec!["0537".into()];
         let team = Uuid::new_v4();
-        assert_eq!(read_family(&gi, &family("0537", team, None)), Err(Denial::Forbidden));
-        assert_eq!(read_family(&gi, &family("0999", team, None)), Err(Denial::Hidden));
-        assert_eq!(read_family(&gi, &family("0537", team, Some(gi.user_id))), Ok(()));
+        assert_eq!(
+            read_family(&gi, &family("0537", team, None)),
+            Err(Denial::Forbidden)
+        );
+        assert_eq!(
+            read_family(&gi, &family("0999", team, None)),
+            Err(Denial::Hidden)
+        );
+        assert_eq!(
+            read_family(&gi, &family("0537", team, Some(gi.user_id))),
+            Ok(())
+        );
     }
 
     #[test]
@@ -205,7 +245,11 @@ mod tests {
         let team = Uuid::new_v4();
         for role in [Role::Admin, Role::Auditor, Role::ProviderUser] {
             let p = principal(role, "0546", None);
-            assert_eq!(read_family(&p, &family("0546", team, None)), Err(Denial::Forbidden), "{role}");
+            assert_eq!(
+                read_family(&p, &family("0546", team, None)),
+                Err(Denial::Forbidden),
+                "{role}"
+            );
         }
     }
 
@@ -214,8 +258,14 @@ mod tests {
         let team = Uuid::new_v4();
         let worker = principal(Role::JgtWorker, "0546", Some(team));
         let lead = principal(Role::TeamLead, "0546", None);
-        assert_eq!(change_plan(&worker, &family("0546", team, None)), Err(Denial::Forbidden));
-        assert_eq!(change_plan(&worker, &family("0546", team, Some(worker.user_id))), Ok(()));
+        assert_eq!(
+            change_plan(&worker, &family("0546", team, None)),
+            Err(Denial::Forbidden)
+        );
+        assert_eq!(
+            change_plan(&worker, &family("0546", team, Some(worker.user_id))),
+            Ok(())
+        );
         assert_eq!(change_plan(&lead, &family("0546", team, None)), Ok(()));
     }
 
@@ -224,7 +274,10 @@ mod tests {
         let team = Uuid::new_v4();
         let worker = principal(Role::JgtWorker, "0546", Some(team));
         assert_eq!(create_family(&worker, "0546", team), Ok(()));
-        assert_eq!(create_family(&worker, "0546", Uuid::new_v4()), Err(Denial::Forbidden));
+        assert_eq!(
+            create_family(&worker, "0546", Uuid::new_v4()),
+            Err(Denial::Forbidden)
+        );
         assert_eq!(create_family(&worker, "0537", team), Err(Denial::Forbidden));
     }
 }

@@ -38,23 +38,29 @@ impl Principal {
     /// Home municipality, or the served ones for a GI worker.
     pub fn serves(&self, municipality: &str) -> bool {
         self.municipality_code.as_deref() == Some(municipality)
-            || (self.role == Role::GiWorker && self.served_municipalities.iter().any(|m| m == municipality))
+            || (self.role == Role::GiWorker
+                && self.served_municipalities.iter().any(|m| m == municipality))
     }
 }
 
 /// The request context of a request (always present behind the middleware).
 pub fn request_context(req: &HttpRequest) -> RequestContext {
-    req.extensions().get::<RequestContext>().cloned().unwrap_or_else(|| RequestContext {
-        request_id: Uuid::new_v4().to_string(),
-        path: req.path().to_owned(),
-        ip: req.peer_addr().map(|a| a.ip().to_string()),
-    })
+    req.extensions()
+        .get::<RequestContext>()
+        .cloned()
+        .unwrap_or_else(|| RequestContext {
+            request_id: Uuid::new_v4().to_string(),
+            path: req.path().to_owned(),
+            ip: req.peer_addr().map(|a| a.ip().to_string()),
+        })
 }
 
 fn bearer(req: &HttpRequest) -> Option<String> {
     let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_owned())
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim().to_owned())
 }
 
 type SessionRow = (
@@ -79,7 +85,8 @@ impl FromRequest for Principal {
         let ctx = request_context(req);
         Box::pin(async move {
             let state = state.ok_or_else(|| ApiError::internal(anyhow::anyhow!("no app state")))?;
-            let token = token.ok_or_else(|| ApiError::unauthorized("Send a bearer access token."))?;
+            let token =
+                token.ok_or_else(|| ApiError::unauthorized("Send a bearer access token."))?;
             let claims = state
                 .tokens
                 .verify(&token)
@@ -103,12 +110,26 @@ impl FromRequest for Principal {
                 .first(&mut conn)
                 .await
                 .optional()?;
-            let Some((user_id, username, display_name, role, municipality_code, team_id, active, revoked_at, expires_at)) = row
+            let Some((
+                user_id,
+                username,
+                display_name,
+                role,
+                municipality_code,
+                team_id,
+                active,
+                revoked_at,
+                expires_at,
+            )) = row
             else {
-                return Err(ApiError::unauthorized("The session of this token does not exist."));
+                return Err(ApiError::unauthorized(
+                    "The session of this token does not exist.",
+                ));
             };
             if !active || revoked_at.is_some() || expires_at <= Utc::now() {
-                return Err(ApiError::unauthorized("The session of this token has ended; log in again."));
+                return Err(ApiError::unauthorized(
+                    "The session of this token has ended; log in again.",
+                ));
             }
             let role = Role::parse(&role)
                 .ok_or_else(|| ApiError::internal(anyhow::anyhow!("unknown role in database")))?;

@@ -68,7 +68,11 @@ pub struct Me {
 }
 
 fn invalid_credentials() -> ApiError {
-    ApiError::new(StatusCode::UNAUTHORIZED, "invalid_credentials", "Username or password is incorrect.")
+    ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "invalid_credentials",
+        "Username or password is incorrect.",
+    )
 }
 
 #[derive(QueryableByName)]
@@ -78,7 +82,11 @@ struct Locked {
 }
 
 /// Counts a failure for a username; returns when it becomes locked.
-async fn count_failure(conn: &mut AsyncPgConnection, key: &str, state: &AppState) -> QueryResult<Option<DateTime<Utc>>> {
+async fn count_failure(
+    conn: &mut AsyncPgConnection,
+    key: &str,
+    state: &AppState,
+) -> QueryResult<Option<DateTime<Utc>>> {
     let row: Locked = diesel::sql_query(
         "INSERT INTO login_failures AS lf (username_key, failure_count, window_started_at, locked_until)
          VALUES ($1, 1, now(), CASE WHEN 1 >= $3 THEN now() + make_interval(mins => $4::int) END)
@@ -101,23 +109,38 @@ async fn count_failure(conn: &mut AsyncPgConnection, key: &str, state: &AppState
     Ok(row.locked_until)
 }
 
-async fn start_session(conn: &mut AsyncPgConnection, state: &AppState, user_id: Uuid, role: &str) -> ApiResult<TokenPair> {
+async fn start_session(
+    conn: &mut AsyncPgConnection,
+    state: &AppState,
+    user_id: Uuid,
+    role: &str,
+) -> ApiResult<TokenPair> {
     let session_id = Uuid::now_v7();
     diesel::insert_into(auth_sessions::table)
         .values((
             auth_sessions::id.eq(session_id),
             auth_sessions::user_id.eq(user_id),
-            auth_sessions::expires_at.eq(Utc::now() + Duration::hours(state.auth.session_ttl_hours)),
+            auth_sessions::expires_at
+                .eq(Utc::now() + Duration::hours(state.auth.session_ttl_hours)),
         ))
         .execute(conn)
         .await?;
     issue_pair(conn, state, user_id, session_id, role).await
 }
 
-async fn issue_pair(conn: &mut AsyncPgConnection, state: &AppState, user_id: Uuid, session_id: Uuid, role: &str) -> ApiResult<TokenPair> {
+async fn issue_pair(
+    conn: &mut AsyncPgConnection,
+    state: &AppState,
+    user_id: Uuid,
+    session_id: Uuid,
+    role: &str,
+) -> ApiResult<TokenPair> {
     let refresh = random_token();
     diesel::insert_into(refresh_tokens::table)
-        .values((refresh_tokens::token_hash.eq(hash_token(&refresh)), refresh_tokens::session_id.eq(session_id)))
+        .values((
+            refresh_tokens::token_hash.eq(hash_token(&refresh)),
+            refresh_tokens::session_id.eq(session_id),
+        ))
         .execute(conn)
         .await?;
     Ok(TokenPair {
@@ -142,7 +165,11 @@ async fn issue_pair(conn: &mut AsyncPgConnection, state: &AppState, user_id: Uui
     ),
     security(())
 )]
-pub async fn login(state: web::Data<Arc<AppState>>, meta: RequestMeta, body: ApiJson<LoginRequest>) -> ApiResult<HttpResponse> {
+pub async fn login(
+    state: web::Data<Arc<AppState>>,
+    meta: RequestMeta,
+    body: ApiJson<LoginRequest>,
+) -> ApiResult<HttpResponse> {
     let LoginRequest { username, password } = body.0;
     if username.len() > 100 || password.len() > 1024 {
         return Err(invalid_credentials());
@@ -174,8 +201,16 @@ pub async fn login(state: web::Data<Arc<AppState>>, meta: RequestMeta, body: Api
     }
 
     let user: Option<(Uuid, String, String, bool, Option<String>)> = users::table
-        .filter(diesel::dsl::sql::<diesel::sql_types::Bool>("lower(username) = ").bind::<Text, _>(&key))
-        .select((users::id, users::password_hash, users::role, users::active, users::municipality_code))
+        .filter(
+            diesel::dsl::sql::<diesel::sql_types::Bool>("lower(username) = ").bind::<Text, _>(&key),
+        )
+        .select((
+            users::id,
+            users::password_hash,
+            users::role,
+            users::active,
+            users::municipality_code,
+        ))
         .first(&mut conn)
         .await
         .optional()?;
@@ -190,7 +225,9 @@ pub async fn login(state: web::Data<Arc<AppState>>, meta: RequestMeta, body: Api
             let ctx = meta.0.clone();
             let pair = conn
                 .transaction(async |conn| {
-                    diesel::delete(login_failures::table.find(&key)).execute(conn).await?;
+                    diesel::delete(login_failures::table.find(&key))
+                        .execute(conn)
+                        .await?;
                     let pair = start_session(conn, &state2, user_id, &role).await?;
                     AuditEvent::anonymous(&ctx, "login", "session")
                         .user(user_id, &role, municipality.clone())
@@ -208,9 +245,9 @@ pub async fn login(state: web::Data<Arc<AppState>>, meta: RequestMeta, body: Api
                 count_failure(conn, &key, &state2).await?;
                 let mut event = AuditEvent::anonymous(&ctx, "login_failed", "session").denied();
                 if let Some((user_id, _, role, active, municipality)) = &other {
-                    event = event
-                        .user(*user_id, role, municipality.clone())
-                        .detail(json!({"reason": if *active { "wrong_password" } else { "disabled" }}));
+                    event = event.user(*user_id, role, municipality.clone()).detail(
+                        json!({"reason": if *active { "wrong_password" } else { "disabled" }}),
+                    );
                 } else {
                     event = event.detail(json!({"reason": "unknown_user"}));
                 }
@@ -242,36 +279,61 @@ enum RefreshOutcome {
     ),
     security(())
 )]
-pub async fn refresh(state: web::Data<Arc<AppState>>, meta: RequestMeta, body: ApiJson<RefreshRequest>) -> ApiResult<HttpResponse> {
+pub async fn refresh(
+    state: web::Data<Arc<AppState>>,
+    meta: RequestMeta,
+    body: ApiJson<RefreshRequest>,
+) -> ApiResult<HttpResponse> {
     let hash = hash_token(&body.0.refresh_token);
     let mut conn = state.db().await?;
     let state2 = state.clone();
     let ctx = meta.0.clone();
     let outcome = conn
         .transaction(async |conn| {
-            let row: Option<(Uuid, Option<DateTime<Utc>>, Uuid, Option<DateTime<Utc>>, DateTime<Utc>, String, bool, Option<String>)> =
-                refresh_tokens::table
-                    .inner_join(auth_sessions::table.inner_join(users::table))
-                    .filter(refresh_tokens::token_hash.eq(&hash))
-                    .select((
-                        refresh_tokens::session_id,
-                        refresh_tokens::used_at,
-                        users::id,
-                        auth_sessions::revoked_at,
-                        auth_sessions::expires_at,
-                        users::role,
-                        users::active,
-                        users::municipality_code,
-                    ))
-                    .for_update()
-                    .first(conn)
-                    .await
-                    .optional()?;
-            let Some((session_id, used_at, user_id, revoked_at, expires_at, role, active, municipality)) = row else {
+            let row: Option<(
+                Uuid,
+                Option<DateTime<Utc>>,
+                Uuid,
+                Option<DateTime<Utc>>,
+                DateTime<Utc>,
+                String,
+                bool,
+                Option<String>,
+            )> = refresh_tokens::table
+                .inner_join(auth_sessions::table.inner_join(users::table))
+                .filter(refresh_tokens::token_hash.eq(&hash))
+                .select((
+                    refresh_tokens::session_id,
+                    refresh_tokens::used_at,
+                    users::id,
+                    auth_sessions::revoked_at,
+                    auth_sessions::expires_at,
+                    users::role,
+                    users::active,
+                    users::municipality_code,
+                ))
+                .for_update()
+                .first(conn)
+                .await
+                .optional()?;
+            let Some((
+                session_id,
+                used_at,
+                user_id,
+                revoked_at,
+                expires_at,
+                role,
+                active,
+                municipality,
+            )) = row
+            else {
                 return Ok::<_, ApiError>(RefreshOutcome::Invalid);
             };
-            let event = AuditEvent::anonymous(&ctx, "token_refresh", "session")
-                .user(user_id, &role, municipality.clone());
+            let event = AuditEvent::anonymous(&ctx, "token_refresh", "session").user(
+                user_id,
+                &role,
+                municipality.clone(),
+            );
             if used_at.is_some() {
                 diesel::update(auth_sessions::table.find(session_id))
                     .filter(auth_sessions::revoked_at.is_null())
@@ -321,7 +383,10 @@ pub async fn refresh(state: web::Data<Arc<AppState>>, meta: RequestMeta, body: A
     responses((status = 204, description = "Session revoked")),
     security(("bearer" = []))
 )]
-pub async fn logout(state: web::Data<Arc<AppState>>, principal: Principal) -> ApiResult<HttpResponse> {
+pub async fn logout(
+    state: web::Data<Arc<AppState>>,
+    principal: Principal,
+) -> ApiResult<HttpResponse> {
     let mut conn = state.db().await?;
     conn.transaction(async |conn| {
         diesel::update(auth_sessions::table.find(principal.session_id))

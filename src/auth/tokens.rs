@@ -93,7 +93,9 @@ mod tests {
     fn issued_tokens_verify_and_foreign_ones_do_not() {
         let issuer = TokenIssuer::new(&[7; 32], "gezinsregie", 900);
         let other = TokenIssuer::new(&[8; 32], "gezinsregie", 900);
-        let token = issuer.issue(Uuid::new_v4(), Uuid::new_v4(), "team_lead").unwrap();
+        let token = issuer
+            .issue(Uuid::new_v4(), Uuid::new_v4(), "team_lead")
+            .unwrap();
         assert!(issuer.verify(&token).is_some());
         assert!(other.verify(&token).is_none());
         assert!(issuer.verify("not.a.token").is_none());
@@ -102,7 +104,9 @@ mod tests {
     #[test]
     fn expired_tokens_are_refused() {
         let issuer = TokenIssuer::new(&[7; 32], "gezinsregie", -60);
-        let token = issuer.issue(Uuid::new_v4(), Uuid::new_v4(), "team_lead").unwrap();
+        let token = issuer
+            .issue(Uuid::new_v4(), Uuid::new_v4(), "team_lead")
+            .unwrap();
         assert!(issuer.verify(&token).is_none());
     }
 

@@ -4,8 +4,8 @@
 //! PostgreSQL programs run as the `postgres` system user.
 
 use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
 use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 use anyhow::{anyhow, bail, Context};
@@ -24,7 +24,10 @@ pub struct ClusterOptions {
 
 impl Default for ClusterOptions {
     fn default() -> Self {
-        Self { ephemeral: false, max_connections: 100 }
+        Self {
+            ephemeral: false,
+            max_connections: 100,
+        }
     }
 }
 
@@ -44,7 +47,11 @@ pub struct LocalCluster {
 /// Finds `initdb`, `pg_ctl` and `postgres`: on PATH, then the newest
 /// `/usr/lib/postgresql/*/bin`.
 pub fn find_bin_dir() -> anyhow::Result<PathBuf> {
-    let has_all = |dir: &Path| ["initdb", "pg_ctl", "postgres"].iter().all(|b| dir.join(b).is_file());
+    let has_all = |dir: &Path| {
+        ["initdb", "pg_ctl", "postgres"]
+            .iter()
+            .all(|b| dir.join(b).is_file())
+    };
     if let Some(path) = std::env::var_os("PATH") {
         for dir in std::env::split_paths(&path) {
             let pg_ctl = dir.join("pg_ctl");
@@ -78,7 +85,9 @@ pub fn find_bin_dir() -> anyhow::Result<PathBuf> {
 }
 
 fn running_as_root() -> bool {
-    std::fs::metadata("/proc/self").map(|m| m.uid() == 0).unwrap_or(false)
+    std::fs::metadata("/proc/self")
+        .map(|m| m.uid() == 0)
+        .unwrap_or(false)
 }
 
 async fn postgres_ids() -> anyhow::Result<(u32, u32)> {
@@ -123,7 +132,14 @@ impl LocalCluster {
             let (uid, gid) = postgres_ids().await?;
             data_dir = reachable_by_postgres(&dir, &data_dir, uid, gid).await?;
         }
-        let mut cluster = Self { bin_dir, data_dir, port: 0, password, as_postgres_user, adopted: false };
+        let mut cluster = Self {
+            bin_dir,
+            data_dir,
+            port: 0,
+            password,
+            as_postgres_user,
+            adopted: false,
+        };
         if !cluster.data_dir.join("PG_VERSION").exists() {
             cluster.initdb().await?;
         }
@@ -151,7 +167,15 @@ impl LocalCluster {
             .command("initdb")
             .arg("-D")
             .arg(&self.data_dir)
-            .args(["-U", SUPERUSER, "-A", "scram-sha-256", "-E", "UTF8", "--no-locale"])
+            .args([
+                "-U",
+                SUPERUSER,
+                "-A",
+                "scram-sha-256",
+                "-E",
+                "UTF8",
+                "--no-locale",
+            ])
             .arg(format!("--pwfile={}", pwfile.display()))
             .output()
             .await
@@ -237,10 +261,12 @@ impl LocalCluster {
             #[diesel(sql_type = diesel::sql_types::Bool)]
             exists: bool,
         }
-        let row: Exists = diesel::sql_query("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1) AS exists")
-            .bind::<diesel::sql_types::Text, _>(name)
-            .get_result(&mut conn)
-            .await?;
+        let row: Exists = diesel::sql_query(
+            "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1) AS exists",
+        )
+        .bind::<diesel::sql_types::Text, _>(name)
+        .get_result(&mut conn)
+        .await?;
         if !row.exists {
             diesel::sql_query(format!("CREATE DATABASE \"{}\"", name.replace('"', "")))
                 .execute(&mut conn)
@@ -269,11 +295,23 @@ impl LocalCluster {
     pub fn remove_when_process_exits(&self, watched_pid: u32) -> anyhow::Result<()> {
         let pg_ctl = self.bin_dir.join("pg_ctl");
         let stop = if self.as_postgres_user {
-            format!("runuser -u postgres -- {} -D '{}' -m immediate -w stop", pg_ctl.display(), self.data_dir.display())
+            format!(
+                "runuser -u postgres -- {} -D '{}' -m immediate -w stop",
+                pg_ctl.display(),
+                self.data_dir.display()
+            )
         } else {
-            format!("{} -D '{}' -m immediate -w stop", pg_ctl.display(), self.data_dir.display())
+            format!(
+                "{} -D '{}' -m immediate -w stop",
+                pg_ctl.display(),
+                self.data_dir.display()
+            )
         };
-        let root = self.data_dir.parent().unwrap_or(&self.data_dir).to_path_buf();
+        let root = self
+            .data_dir
+            .parent()
+            .unwrap_or(&self.data_dir)
+            .to_path_buf();
         let script = format!(
             "while kill -0 {watched_pid} 2>/dev/null; do sleep 0.5; done; {stop} >/dev/null 2>&1; rm -rf '{}'",
             root.display()
@@ -293,7 +331,12 @@ impl LocalCluster {
 /// The cluster directory must be reachable by the `postgres` user; when the
 /// data folder sits under a private directory (say /root) the cluster goes
 /// to /var/tmp instead, keyed by the data folder's path.
-async fn reachable_by_postgres(dir: &Path, preferred: &Path, uid: u32, gid: u32) -> anyhow::Result<PathBuf> {
+async fn reachable_by_postgres(
+    dir: &Path,
+    preferred: &Path,
+    uid: u32,
+    gid: u32,
+) -> anyhow::Result<PathBuf> {
     let try_dir = |path: PathBuf| async move {
         std::fs::create_dir_all(&path)?;
         std::os::unix::fs::chown(&path, Some(uid), Some(gid))?;

@@ -37,8 +37,9 @@ pub fn build_pool(url: &str, size: usize, wait: Duration) -> anyhow::Result<DbPo
 pub async fn run_migrations(url: &str) -> anyhow::Result<Vec<String>> {
     let url = url.to_owned();
     tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<String>> {
-        let mut conn = <AsyncConnectionWrapper<AsyncPgConnection> as diesel::Connection>::establish(&url)
-            .context("connecting to the database to migrate it")?;
+        let mut conn =
+            <AsyncConnectionWrapper<AsyncPgConnection> as diesel::Connection>::establish(&url)
+                .context("connecting to the database to migrate it")?;
         let applied = conn
             .run_pending_migrations(MIGRATIONS)
             .map_err(|e| anyhow::anyhow!("migrating the database: {e}"))?;
@@ -72,7 +73,12 @@ pub async fn is_ready(conn: &mut AsyncPgConnection) -> bool {
             .get_result(conn)
             .await;
     match (row, latest_migration_version()) {
-        (Ok(Version { version: Some(have) }), Some(want)) => have >= want,
+        (
+            Ok(Version {
+                version: Some(have),
+            }),
+            Some(want),
+        ) => have >= want,
         _ => false,
     }
 }

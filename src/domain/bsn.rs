@@ -13,7 +13,10 @@ impl Bsn {
     pub fn parse(input: &str) -> Result<Self, DomainError> {
         let digits: Vec<u32> = input.chars().filter_map(|c| c.to_digit(10)).collect();
         if input.len() != 9 || digits.len() != 9 {
-            return Err(DomainError::new("invalid_bsn", "A BSN has exactly 9 digits."));
+            return Err(DomainError::new(
+                "invalid_bsn",
+                "A BSN has exactly 9 digits.",
+            ));
         }
         if digits.iter().all(|d| *d == 0) {
             return Err(DomainError::new("invalid_bsn", "000000000 is not a BSN."));
@@ -27,7 +30,10 @@ impl Bsn {
             })
             .sum();
         if sum % 11 != 0 {
-            return Err(DomainError::new("invalid_bsn", "This number fails the BSN 11-proof."));
+            return Err(DomainError::new(
+                "invalid_bsn",
+                "This number fails the BSN 11-proof.",
+            ));
         }
         Ok(Self(input.to_owned()))
     }
@@ -81,7 +87,15 @@ mod tests {
 
     #[test]
     fn refuses_wrong_lengths_non_digits_and_zero() {
-        for input in ["", "12345678", "1234567820", "12345678a", " 23456782", "000000000", "１２３４５６７８２"] {
+        for input in [
+            "",
+            "12345678",
+            "1234567820",
+            "12345678a",
+            " 23456782",
+            "000000000",
+            "１２３４５６７８２",
+        ] {
             assert!(Bsn::parse(input).is_err(), "{input:?} should be refused");
         }
     }

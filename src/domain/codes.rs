@@ -15,7 +15,10 @@ impl MunicipalityCode {
         if digits(input, 4) {
             Ok(Self(input.to_owned()))
         } else {
-            Err(DomainError::new("invalid_municipality_code", "A municipality code is 4 digits, e.g. 0546."))
+            Err(DomainError::new(
+                "invalid_municipality_code",
+                "A municipality code is 4 digits, e.g. 0546.",
+            ))
         }
     }
 
@@ -33,7 +36,10 @@ impl AgbCode {
         if digits(input, 8) {
             Ok(Self(input.to_owned()))
         } else {
-            Err(DomainError::new("invalid_agb_code", "An AGB code is 8 digits."))
+            Err(DomainError::new(
+                "invalid_agb_code",
+                "An AGB code is 8 digits.",
+            ))
         }
     }
 

@@ -20,7 +20,10 @@ pub struct DomainError {
 
 impl DomainError {
     pub fn new(code: &'static str, reason: impl Into<String>) -> Self {
-        Self { code, reason: reason.into() }
+        Self {
+            code,
+            reason: reason.into(),
+        }
     }
 }
 

@@ -37,7 +37,10 @@ mod tests {
 
     #[test]
     fn only_jgt_and_gi_workers_can_direct() {
-        let capable: Vec<_> = Role::ALL.iter().filter(|r| r.is_director_capable()).collect();
+        let capable: Vec<_> = Role::ALL
+            .iter()
+            .filter(|r| r.is_director_capable())
+            .collect();
         assert_eq!(capable, [&Role::JgtWorker, &Role::GiWorker]);
     }
 

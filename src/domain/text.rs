@@ -21,10 +21,19 @@ pub fn optional(input: Option<&str>, max: usize) -> Result<Option<String>, Domai
 
 fn bounded(text: &str, max: usize) -> Result<String, DomainError> {
     if text.chars().count() > max {
-        return Err(DomainError::new("too_long", format!("At most {max} characters.")));
+        return Err(DomainError::new(
+            "too_long",
+            format!("At most {max} characters."),
+        ));
     }
-    if text.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
-        return Err(DomainError::new("invalid_characters", "Control characters are not allowed."));
+    if text
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        return Err(DomainError::new(
+            "invalid_characters",
+            "Control characters are not allowed.",
+        ));
     }
     Ok(text.to_owned())
 }
@@ -38,7 +47,10 @@ mod tests {
         assert_eq!(required("  Jansen ", 10).unwrap(), "Jansen");
         assert_eq!(required("   ", 10).unwrap_err().code, "required");
         assert_eq!(required("abcdefghijk", 10).unwrap_err().code, "too_long");
-        assert_eq!(required("a\u{0}b", 10).unwrap_err().code, "invalid_characters");
+        assert_eq!(
+            required("a\u{0}b", 10).unwrap_err().code,
+            "invalid_characters"
+        );
         assert_eq!(optional(Some("  "), 10).unwrap(), None);
     }
 }

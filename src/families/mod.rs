@@ -1,2 +1,8 @@
-//! Families (gezinnen) and their members.
+//! Families (gezinnen) and their members. A child, by BSN, belongs to at most
+//! one active family (enforced by a partial unique index on the BSN's keyed
+//! hash); BSNs are stored encrypted and shown only to case roles.
+
+pub mod access;
+pub mod model;
+pub mod queries;
 pub mod routes;

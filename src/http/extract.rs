@@ -24,7 +24,13 @@ impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
             .headers()
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            .map(|v| v.split(';').next().unwrap_or_default().trim().to_ascii_lowercase())
+            .map(|v| {
+                v.split(';')
+                    .next()
+                    .unwrap_or_default()
+                    .trim()
+                    .to_ascii_lowercase()
+            })
             .is_some_and(|m| m == "application/json" || m.ends_with("+json"));
         let declared_len = req
             .headers()
@@ -69,7 +75,10 @@ fn too_large() -> ApiError {
 /// Deserialises a JSON document, naming the failing field.
 pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::bad_request("body_required", "A JSON request body is required."));
+        return Err(ApiError::bad_request(
+            "body_required",
+            "A JSON request body is required.",
+        ));
     }
     let mut de = serde_json::Deserializer::from_slice(body);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|err| {
@@ -86,7 +95,10 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
         }
     })?;
     de.end().map_err(|_| {
-        ApiError::bad_request("malformed_json", "The body has trailing characters after the JSON document.")
+        ApiError::bad_request(
+            "malformed_json",
+            "The body has trailing characters after the JSON document.",
+        )
     })?;
     Ok(value)
 }
@@ -94,7 +106,11 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
 /// Builds an invalid parameter from a serde message and the path it failed at.
 fn data_error(path: &str, message: &str) -> InvalidParam {
     // serde_json appends " at line L column C"; the field path says more.
-    let message = message.split(" at line ").next().unwrap_or(message).to_owned();
+    let message = message
+        .split(" at line ")
+        .next()
+        .unwrap_or(message)
+        .to_owned();
     let quoted = message.split('`').nth(1).map(str::to_owned);
     let join = |field: &str| {
         if path == "." || path.is_empty() {
@@ -116,7 +132,11 @@ fn data_error(path: &str, message: &str) -> InvalidParam {
     } else {
         (path.to_owned(), "invalid_value")
     };
-    let name = if name == "." || name.is_empty() { "body".to_owned() } else { name };
+    let name = if name == "." || name.is_empty() {
+        "body".to_owned()
+    } else {
+        name
+    };
     InvalidParam::new(name, code, message)
 }
 
@@ -153,7 +173,11 @@ pub fn path_error(_err: actix_web::error::PathError, req: &HttpRequest) -> actix
         .map(|(name, _)| InvalidParam::new(name, "invalid_uuid", "Must be a UUID."))
         .collect();
     let invalid = if invalid.is_empty() {
-        vec![InvalidParam::new("path", "invalid_value", "A path parameter is invalid.")]
+        vec![InvalidParam::new(
+            "path",
+            "invalid_value",
+            "A path parameter is invalid.",
+        )]
     } else {
         invalid
     };

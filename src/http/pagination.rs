@@ -31,7 +31,11 @@ impl<K: DeserializeOwned> PageRequest<K> {
         let after = match cursor.filter(|c| !c.is_empty()) {
             None => None,
             Some(c) => Some(decode_cursor(c).ok_or_else(|| {
-                ApiError::invalid_field("cursor", "invalid_cursor", "Use the nextCursor of a previous page.")
+                ApiError::invalid_field(
+                    "cursor",
+                    "invalid_cursor",
+                    "Use the nextCursor of a previous page.",
+                )
             })?),
         };
         Ok(Self { limit, after })
@@ -60,7 +64,11 @@ pub fn finish<T, K: Serialize>(
 ) -> (Vec<T>, Option<String>) {
     let has_more = rows.len() as i64 > limit;
     rows.truncate(limit as usize);
-    let next = if has_more { rows.last().map(|r| encode_cursor(&key(r))) } else { None };
+    let next = if has_more {
+        rows.last().map(|r| encode_cursor(&key(r)))
+    } else {
+        None
+    };
     (rows, next)
 }
 

@@ -1,3 +1,17 @@
-//! Plans and their directors.
+//! Plans (gezinsplannen) and their directors (procesregisseurs). A family has
+//! at most one open plan (partial unique index); a plan has at most one
+//! current director, with non-overlapping assignment periods (partial unique
+//! index plus exclusion constraint), and is `active` exactly when it has one
+//! (deferred constraint trigger).
+
+pub mod directors;
+pub mod model;
+pub mod queries;
+pub mod routes;
+
 use actix_web::web;
-pub fn routes(_cfg: &mut web::ServiceConfig) {}
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    routes::routes(cfg);
+    directors::routes(cfg);
+}

@@ -1,0 +1,245 @@
+//! Request and response shapes of plans and directors.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use crate::domain::{text, GoalRealisation, PlanStatus, Role};
+use crate::error::{ApiResult, Invalid};
+
+pub const MAX_GOALS: usize = 50;
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct GoalInput {
+    /// Keeps the id of an existing goal when the list is replaced.
+    pub id: Option<Uuid>,
+    #[schema(example = "Sanne gaat weer elke dag naar school")]
+    pub description: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Goal {
+    pub id: Uuid,
+    pub description: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct NewPlan {
+    #[schema(example = "Gezinsplan Jansen")]
+    pub title: String,
+    pub goals: Option<Vec<GoalInput>>,
+    /// Director to assign at once; the plan then starts `active`.
+    pub director_id: Option<Uuid>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PlanUpdate {
+    pub title: Option<String>,
+    /// Replaces the list of goals.
+    pub goals: Option<Vec<GoalInput>>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct OutcomeInput {
+    pub goal_realisation: GoalRealisation,
+    /// Client satisfaction, 1 to 10.
+    pub satisfaction_score: Option<i16>,
+    /// Whether care ended by dropout (uitval).
+    pub dropout: bool,
+    pub dropout_reason: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ClosePlan {
+    #[schema(example = "Doelen bereikt, zorg afgeschaald naar het voorliggend veld")]
+    pub reason: String,
+    pub outcome: OutcomeInput,
+}
+
+pub struct CloseSpec {
+    pub reason: String,
+    pub goal_realisation: GoalRealisation,
+    pub satisfaction_score: Option<i16>,
+    pub dropout: bool,
+    pub dropout_reason: Option<String>,
+}
+
+impl ClosePlan {
+    pub fn parse(&self) -> ApiResult<CloseSpec> {
+        let mut v = Invalid::new();
+        let reason = v.check("reason", text::required(&self.reason, 2000));
+        if self
+            .outcome
+            .satisfaction_score
+            .is_some_and(|s| !(1..=10).contains(&s))
+        {
+            v.push(
+                "outcome.satisfactionScore",
+                "out_of_range",
+                "A score from 1 to 10.",
+            );
+        }
+        let dropout_reason = v.check(
+            "outcome.dropoutReason",
+            text::optional(self.outcome.dropout_reason.as_deref(), 2000),
+        );
+        let (reason, dropout_reason) = v.finish((reason, dropout_reason))?;
+        Ok(CloseSpec {
+            reason,
+            goal_realisation: self.outcome.goal_realisation,
+            satisfaction_score: self.outcome.satisfaction_score,
+            dropout: self.outcome.dropout,
+            dropout_reason,
+        })
+    }
+}
+
+/// Parses a goal list, keeping given ids and minting new ones.
+pub fn parse_goals(goals: &[GoalInput], field: &str, v: &mut Invalid) -> Option<Vec<Goal>> {
+    if goals.len() > MAX_GOALS {
+        v.push(field, "too_many", "At most 50 goals.");
+        return None;
+    }
+    let mut out = Vec::new();
+    let mut ok = true;
+    for (i, g) in goals.iter().enumerate() {
+        match v.check(
+            &format!("{field}[{i}].description"),
+            text::required(&g.description, 2000),
+        ) {
+            Some(description) => out.push(Goal {
+                id: g.id.unwrap_or_else(Uuid::now_v7),
+                description,
+            }),
+            None => ok = false,
+        }
+    }
+    ok.then_some(out)
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DirectorRef {
+    pub user_id: Uuid,
+    pub display_name: String,
+    /// Start of the current assignment.
+    pub since: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Outcome {
+    pub goal_realisation: GoalRealisation,
+    pub satisfaction_score: Option<i16>,
+    pub dropout: bool,
+    pub dropout_reason: Option<String>,
+}
+
+/// The plan view of DESIGN section 7.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Plan {
+    pub id: Uuid,
+    pub family_id: Uuid,
+    pub status: PlanStatus,
+    pub title: String,
+    pub goals: Vec<Goal>,
+    pub director: Option<DirectorRef>,
+    /// Care level derived from active involvements (0: none beyond the normal network).
+    pub level: i32,
+    /// Whether a child protection measure is in force (a `safety` involvement).
+    pub protection_measure: bool,
+    /// Care involvements (providers and care forms) of the plan.
+    #[schema(value_type = Vec<Object>)]
+    pub involvements: Vec<serde_json::Value>,
+    /// Open and acknowledged signals.
+    #[schema(value_type = Vec<Object>)]
+    pub signals: Vec<serde_json::Value>,
+    /// Optimistic-concurrency version; also sent as the ETag.
+    pub version: i32,
+    pub created_at: DateTime<Utc>,
+    pub activated_at: Option<DateTime<Utc>>,
+    pub closed_at: Option<DateTime<Utc>>,
+    pub close_reason: Option<String>,
+    pub outcome: Option<Outcome>,
+}
+
+crate::page_type!(PlanPage, Plan, "A page of plans.");
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct DirectorChange {
+    /// The new director: an active jgt_worker of the plan's municipality or a
+    /// gi_worker serving it.
+    pub user_id: Uuid,
+    #[schema(example = "Overdracht na verhuizing")]
+    pub reason: String,
+}
+
+/// One director assignment.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DirectorAssignment {
+    pub user_id: Uuid,
+    pub display_name: String,
+    pub started_at: DateTime<Utc>,
+    /// Null for the current director.
+    pub ended_at: Option<DateTime<Utc>>,
+    pub assigned_by: Option<Uuid>,
+    pub reason: String,
+}
+
+/// A user who may take over a plan.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EligibleDirector {
+    pub user_id: Uuid,
+    pub display_name: String,
+    pub role: Role,
+    pub team_id: Option<Uuid>,
+    /// Open plans this user directs now.
+    pub caseload: i64,
+}
+
+crate::page_type!(
+    EligibleDirectorPage,
+    EligibleDirector,
+    "A page of users who may direct the plan."
+);
+
+/// An open plan in a director's caseload.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CaseloadItem {
+    pub plan_id: Uuid,
+    pub family_id: Uuid,
+    pub family_name: String,
+    pub municipality_code: String,
+    pub status: PlanStatus,
+    pub title: String,
+    /// Start of the assignment.
+    pub since: DateTime<Utc>,
+}
+
+crate::page_type!(
+    CaseloadPage,
+    CaseloadItem,
+    "A page of a director's open plans."
+);
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
+pub struct PageParams {
+    /// Items per page, 1 to 200 (default 50).
+    pub limit: Option<i64>,
+    /// `nextCursor` of the previous page.
+    pub cursor: Option<String>,
+}

@@ -1,0 +1,179 @@
+//! Reads and locks shared by the plan and director handlers.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use uuid::Uuid;
+
+use super::model::{DirectorRef, Goal, Outcome, Plan};
+use crate::db::schema::{director_assignments, plans, user_served_municipalities, users};
+use crate::domain::{GoalRealisation, PlanStatus, Role};
+use crate::error::{ApiError, ApiResult};
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = plans)]
+pub struct PlanRow {
+    pub id: Uuid,
+    pub family_id: Uuid,
+    pub municipality_code: String,
+    pub status: String,
+    pub title: String,
+    pub goals: serde_json::Value,
+    pub version: i32,
+    pub created_at: DateTime<Utc>,
+    pub activated_at: Option<DateTime<Utc>>,
+    pub closed_at: Option<DateTime<Utc>>,
+    pub close_reason: Option<String>,
+    pub goal_realisation: Option<String>,
+    pub satisfaction_score: Option<i16>,
+    pub dropout: Option<bool>,
+    pub dropout_reason: Option<String>,
+}
+
+impl PlanRow {
+    pub fn status(&self) -> ApiResult<PlanStatus> {
+        PlanStatus::parse(&self.status)
+            .ok_or_else(|| ApiError::internal(anyhow::anyhow!("unknown plan status")))
+    }
+}
+
+/// A plan row, locked for the rest of the transaction when `lock` is set
+/// (every change to a plan takes this lock first, so changes to one plan
+/// are serialised while other plans proceed in parallel).
+pub async fn plan_row(
+    conn: &mut AsyncPgConnection,
+    plan_id: Uuid,
+    lock: bool,
+) -> ApiResult<Option<PlanRow>> {
+    let query = plans::table.find(plan_id).select(PlanRow::as_select());
+    let row = if lock {
+        query.for_update().first(conn).await.optional()?
+    } else {
+        query.first(conn).await.optional()?
+    };
+    Ok(row)
+}
+
+/// The family a plan belongs to, without locking.
+pub async fn plan_family(conn: &mut AsyncPgConnection, plan_id: Uuid) -> ApiResult<Option<Uuid>> {
+    Ok(plans::table
+        .find(plan_id)
+        .select(plans::family_id)
+        .first(conn)
+        .await
+        .optional()?)
+}
+
+/// The current director of a plan: (assignment id, user id, display name, since).
+pub async fn current_director(
+    conn: &mut AsyncPgConnection,
+    plan_id: Uuid,
+) -> ApiResult<Option<(Uuid, Uuid, String, DateTime<Utc>)>> {
+    Ok(director_assignments::table
+        .inner_join(users::table)
+        .filter(director_assignments::plan_id.eq(plan_id))
+        .filter(director_assignments::ended_at.is_null())
+        .select((
+            director_assignments::id,
+            users::id,
+            users::display_name,
+            director_assignments::started_at,
+        ))
+        .first(conn)
+        .await
+        .optional()?)
+}
+
+/// The plan view for a row.
+pub async fn plan_view(conn: &mut AsyncPgConnection, row: PlanRow) -> ApiResult<Plan> {
+    let status = row.status()?;
+    let director =
+        current_director(conn, row.id)
+            .await?
+            .map(|(_, user_id, display_name, since)| DirectorRef {
+                user_id,
+                display_name,
+                since,
+            });
+    let goals: Vec<Goal> = serde_json::from_value(row.goals.clone())
+        .map_err(|e| ApiError::internal(anyhow::anyhow!("stored goals: {e}")))?;
+    let outcome = match (&row.goal_realisation, row.dropout) {
+        (Some(g), Some(dropout)) => Some(Outcome {
+            goal_realisation: GoalRealisation::parse(g)
+                .ok_or_else(|| ApiError::internal(anyhow::anyhow!("unknown goal realisation")))?,
+            satisfaction_score: row.satisfaction_score,
+            dropout,
+            dropout_reason: row.dropout_reason.clone(),
+        }),
+        _ => None,
+    };
+    Ok(Plan {
+        id: row.id,
+        family_id: row.family_id,
+        status,
+        title: row.title,
+        goals,
+        director,
+        level: 0,
+        protection_measure: false,
+        involvements: Vec::new(),
+        signals: Vec::new(),
+        version: row.version,
+        created_at: row.created_at,
+        activated_at: row.activated_at,
+        closed_at: row.closed_at,
+        close_reason: row.close_reason,
+        outcome,
+    })
+}
+
+pub async fn load_plan(conn: &mut AsyncPgConnection, plan_id: Uuid) -> ApiResult<Plan> {
+    let row = plan_row(conn, plan_id, false)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Plan"))?;
+    plan_view(conn, row).await
+}
+
+/// Whether `user_id` may direct plans of `municipality`: an active,
+/// director-capable user of that municipality, or a GI worker serving it.
+pub async fn is_eligible_director(
+    conn: &mut AsyncPgConnection,
+    user_id: Uuid,
+    municipality: &str,
+) -> ApiResult<bool> {
+    let user: Option<(String, bool, Option<String>)> = users::table
+        .find(user_id)
+        .select((users::role, users::active, users::municipality_code))
+        .first(conn)
+        .await
+        .optional()?;
+    let Some((role, active, home)) = user else {
+        return Ok(false);
+    };
+    let Some(role) = Role::parse(&role) else {
+        return Ok(false);
+    };
+    if !active || !role.is_director_capable() {
+        return Ok(false);
+    }
+    if home.as_deref() == Some(municipality) {
+        return Ok(true);
+    }
+    if role != Role::GiWorker {
+        return Ok(false);
+    }
+    let serves: i64 = user_served_municipalities::table
+        .filter(user_served_municipalities::user_id.eq(user_id))
+        .filter(user_served_municipalities::municipality_code.eq(municipality))
+        .count()
+        .get_result(conn)
+        .await?;
+    Ok(serves > 0)
+}
+
+pub fn director_not_eligible() -> ApiError {
+    ApiError::unprocessable(
+        "director_not_eligible",
+        "This user cannot direct the plan: it must be an active JGT or GI worker of the plan's municipality (or a GI serving it).",
+    )
+}
