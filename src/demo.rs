@@ -23,7 +23,15 @@ use crate::families::routes::insert_member;
 pub const DEMO_PASSWORD: &str = "gezinsregie-demo";
 
 /// (username, display name, role, municipality, team name, served municipalities)
-const USERS: &[(&str, &str, Role, Option<&str>, Option<&str>, &[&str])] = &[
+type DemoUser = (
+    &'static str,
+    &'static str,
+    Role,
+    Option<&'static str>,
+    Option<&'static str>,
+    &'static [&'static str],
+);
+const USERS: &[DemoUser] = &[
     ("admin", "Functioneel beheer", Role::Admin, None, None, &[]),
     (
         "teamlead.leiden",
@@ -412,7 +420,7 @@ async fn load(conn: &mut AsyncPgConnection, vault: &BsnVault, hash: &str) -> Res
 pub fn print_logins() {
     println!();
     println!("Demo data loaded. Every demo user has the password: {DEMO_PASSWORD}");
-    println!("  {:<18} {:<12} {}", "username", "role", "municipality");
+    println!("  {:<18} {:<12} municipality", "username", "role");
     for (username, _, role, municipality, team, served) in USERS {
         let mut place = municipality.unwrap_or("-").to_owned();
         if let Some(team) = team {

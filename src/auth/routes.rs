@@ -260,6 +260,18 @@ pub async fn login(
     }
 }
 
+/// (session, used at, user, session revoked at, session expires at, role, active, municipality)
+type RefreshRow = (
+    Uuid,
+    Option<DateTime<Utc>>,
+    Uuid,
+    Option<DateTime<Utc>>,
+    DateTime<Utc>,
+    String,
+    bool,
+    Option<String>,
+);
+
 enum RefreshOutcome {
     Issued(TokenPair),
     Reused,
@@ -290,16 +302,7 @@ pub async fn refresh(
     let ctx = meta.0.clone();
     let outcome = conn
         .transaction(async |conn| {
-            let row: Option<(
-                Uuid,
-                Option<DateTime<Utc>>,
-                Uuid,
-                Option<DateTime<Utc>>,
-                DateTime<Utc>,
-                String,
-                bool,
-                Option<String>,
-            )> = refresh_tokens::table
+            let row: Option<RefreshRow> = refresh_tokens::table
                 .inner_join(auth_sessions::table.inner_join(users::table))
                 .filter(refresh_tokens::token_hash.eq(&hash))
                 .select((

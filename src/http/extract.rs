@@ -127,8 +127,6 @@ fn data_error(path: &str, message: &str) -> InvalidParam {
         (join(quoted.as_deref().unwrap_or("?")), "required")
     } else if message.starts_with("invalid type") {
         (path.to_owned(), "invalid_type")
-    } else if message.starts_with("unknown variant") {
-        (path.to_owned(), "invalid_value")
     } else {
         (path.to_owned(), "invalid_value")
     };
