@@ -1,0 +1,381 @@
+//! Test harness: one throw-away PostgreSQL cluster per test run (on /dev/shm
+//! when there is one), a migrated template database, and for every test a
+//! fresh database cloned from it and a server on a free port.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use diesel::sql_types::{Bytea, Int8, Jsonb, Nullable, Text, Uuid as SqlUuid};
+use diesel::QueryableByName;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use gezinsregie::admin::users::{insert_user, UserSpec};
+use gezinsregie::config::{Keys, Settings};
+use gezinsregie::db::cluster::{ClusterOptions, LocalCluster};
+use gezinsregie::domain::{MunicipalityCode, Role};
+use gezinsregie::startup::Application;
+use serde_json::Value;
+use tokio::sync::{Mutex, OnceCell};
+use uuid::Uuid;
+
+pub const PASSWORD: &str = "test-password-123";
+const TEMPLATE: &str = "gz_template";
+
+struct Cluster {
+    cluster: LocalCluster,
+}
+
+static CLUSTER: OnceCell<Cluster> = OnceCell::const_new();
+static CREATE_DB: Mutex<()> = Mutex::const_new(());
+static PASSWORD_HASH: OnceLock<String> = OnceLock::new();
+
+fn cluster_dir() -> PathBuf {
+    let base = if Path::new("/dev/shm").is_dir() {
+        PathBuf::from("/dev/shm")
+    } else {
+        std::env::temp_dir()
+    };
+    base.join(format!("gezinsregie-test-{}", std::process::id()))
+}
+
+async fn cluster() -> &'static Cluster {
+    CLUSTER
+        .get_or_init(|| async {
+            let cluster = LocalCluster::start(
+                &cluster_dir(),
+                &ClusterOptions {
+                    ephemeral: true,
+                    max_connections: 800,
+                },
+            )
+            .await
+            .expect("starting the test PostgreSQL cluster");
+            cluster
+                .remove_when_process_exits(std::process::id())
+                .expect("cluster watchdog");
+            cluster
+                .ensure_database(TEMPLATE)
+                .await
+                .expect("template database");
+            gezinsregie::db::run_migrations(&cluster.url(TEMPLATE))
+                .await
+                .expect("migrating the template");
+            Cluster { cluster }
+        })
+        .await
+}
+
+pub fn test_keys() -> Keys {
+    Keys {
+        jwt: [7; 32],
+        bsn_encryption: [8; 32],
+        bsn_hash: [9; 32],
+    }
+}
+
+fn password_hash() -> &'static str {
+    PASSWORD_HASH.get_or_init(|| gezinsregie::auth::password::hash(PASSWORD).expect("hash"))
+}
+
+/// A fresh database cloned from the migrated template.
+pub async fn fresh_database() -> String {
+    let c = cluster().await;
+    let name = format!("t_{}", Uuid::new_v4().simple());
+    let _guard = CREATE_DB.lock().await;
+    let mut conn = AsyncPgConnection::establish(&c.cluster.url("postgres"))
+        .await
+        .expect("connect");
+    diesel::sql_query(format!("CREATE DATABASE \"{name}\" TEMPLATE {TEMPLATE}"))
+        .execute(&mut conn)
+        .await
+        .expect("create test database");
+    c.cluster.url(&name)
+}
+
+pub fn test_settings(db_url: &str) -> Settings {
+    let mut settings = Settings::load_from(Path::new("config")).expect("settings");
+    settings.server.host = "127.0.0.1".into();
+    settings.server.port = 0;
+    settings.server.workers = 2;
+    settings.database.url = Some(db_url.to_owned());
+    settings.database.pool_size = 12;
+    settings
+}
+
+pub struct TestApp {
+    /// `http://127.0.0.1:port`
+    pub address: String,
+    pub port: u16,
+    pub db_url: String,
+    pub client: reqwest::Client,
+}
+
+#[derive(Debug, Clone)]
+pub struct TestUser {
+    pub id: Uuid,
+    pub username: String,
+    pub password: String,
+    pub role: Role,
+}
+
+/// A server on a fresh database.
+pub async fn spawn_app() -> TestApp {
+    let db_url = fresh_database().await;
+    let settings = test_settings(&db_url);
+    let pool = gezinsregie::db::build_pool(
+        &db_url,
+        settings.database.pool_size,
+        Duration::from_secs(10),
+    )
+    .expect("pool");
+    let app = Application::build(&settings, &test_keys(), pool).expect("application");
+    let port = app.port();
+    actix_web::rt::spawn(app.run_until_stopped());
+    TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        port,
+        db_url,
+        client: reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()
+            .expect("client"),
+    }
+}
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = Int8)]
+    n: i64,
+}
+
+#[derive(QueryableByName)]
+struct Bytes {
+    #[diesel(sql_type = Bytea)]
+    bytes: Vec<u8>,
+}
+
+/// One audit event, as stored.
+#[derive(Debug, QueryableByName)]
+pub struct AuditRow {
+    #[diesel(sql_type = Nullable<SqlUuid>)]
+    pub actor_id: Option<Uuid>,
+    #[diesel(sql_type = Text)]
+    pub actor_type: String,
+    #[diesel(sql_type = Text)]
+    pub action: String,
+    #[diesel(sql_type = Text)]
+    pub resource_type: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub resource_id: Option<String>,
+    #[diesel(sql_type = Nullable<SqlUuid>)]
+    pub family_id: Option<Uuid>,
+    #[diesel(sql_type = Text)]
+    pub outcome: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub municipality_code: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub request_id: Option<String>,
+    #[diesel(sql_type = Jsonb)]
+    pub detail: Value,
+}
+
+impl TestApp {
+    /// Full URL of an API path (`/families` -> `http://.../v1/families`).
+    pub fn api(&self, path: &str) -> String {
+        format!("{}/v1{}", self.address, path)
+    }
+
+    pub async fn conn(&self) -> AsyncPgConnection {
+        AsyncPgConnection::establish(&self.db_url)
+            .await
+            .expect("connect to test database")
+    }
+
+    pub async fn count(&self, sql: &str) -> i64 {
+        let row: Count = diesel::sql_query(sql)
+            .get_result(&mut self.conn().await)
+            .await
+            .expect("count query");
+        row.n
+    }
+
+    pub async fn raw_bytes(&self, sql: &str) -> Vec<Vec<u8>> {
+        let rows: Vec<Bytes> = diesel::sql_query(sql)
+            .load(&mut self.conn().await)
+            .await
+            .expect("bytes query");
+        rows.into_iter().map(|r| r.bytes).collect()
+    }
+
+    pub async fn execute(&self, sql: &str) {
+        diesel::sql_query(sql)
+            .execute(&mut self.conn().await)
+            .await
+            .expect("statement");
+    }
+
+    /// Audit events with this action, oldest first.
+    pub async fn audit_events(&self, action: &str) -> Vec<AuditRow> {
+        diesel::sql_query(
+            "SELECT actor_id, actor_type, action, resource_type, resource_id, family_id, outcome,
+                    municipality_code, request_id, detail
+             FROM audit_events WHERE action = $1 ORDER BY seq",
+        )
+        .bind::<Text, _>(action)
+        .load(&mut self.conn().await)
+        .await
+        .expect("audit query")
+    }
+
+    pub async fn municipality(&self, code: &str, name: &str) {
+        self.execute(&format!(
+            "INSERT INTO municipalities (code, name) VALUES ('{code}', '{name}')"
+        ))
+        .await;
+    }
+
+    pub async fn team(&self, municipality: &str, name: &str) -> Uuid {
+        let id = Uuid::now_v7();
+        self.execute(&format!("INSERT INTO teams (id, municipality_code, name) VALUES ('{id}', '{municipality}', '{name}')")).await;
+        id
+    }
+
+    /// A user of `role`; the password is [`PASSWORD`].
+    pub async fn user_with(
+        &self,
+        role: Role,
+        municipality: Option<&str>,
+        team: Option<Uuid>,
+        served: &[&str],
+    ) -> TestUser {
+        let username = format!(
+            "{}.{}",
+            role.as_str().replace('_', ""),
+            &Uuid::new_v4().simple().to_string()[..10]
+        );
+        let spec = UserSpec {
+            username: username.clone(),
+            display_name: format!("Test {}", role.as_str()),
+            role,
+            municipality: municipality.map(|m| MunicipalityCode::parse(m).expect("code")),
+            team_id: team,
+            served: served
+                .iter()
+                .map(|m| MunicipalityCode::parse(m).expect("code"))
+                .collect(),
+            password: PASSWORD.into(),
+        };
+        let mut conn = self.conn().await;
+        let hash = password_hash().to_owned();
+        let id = conn
+            .transaction(async |c| insert_user(c, &spec, &hash).await)
+            .await
+            .expect("insert user");
+        TestUser {
+            id,
+            username,
+            password: PASSWORD.into(),
+            role,
+        }
+    }
+
+    pub async fn user(
+        &self,
+        role: Role,
+        municipality: Option<&str>,
+        team: Option<Uuid>,
+    ) -> TestUser {
+        self.user_with(role, municipality, team, &[]).await
+    }
+
+    /// Logs in through the API and returns the access token.
+    pub async fn login(&self, user: &TestUser) -> String {
+        self.login_pair(user).await["accessToken"]
+            .as_str()
+            .expect("access token")
+            .to_owned()
+    }
+
+    /// Logs in through the API and returns the whole token pair.
+    pub async fn login_pair(&self, user: &TestUser) -> Value {
+        let res = self
+            .client
+            .post(self.api("/auth/login"))
+            .json(&serde_json::json!({"username": user.username, "password": user.password}))
+            .send()
+            .await
+            .expect("login request");
+        assert_eq!(res.status(), 200, "login of {} failed", user.username);
+        res.json().await.expect("token pair")
+    }
+
+    /// The real binary as a second server process on the same database.
+    pub async fn spawn_server_process(&self) -> ServerProcess {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .expect("free port")
+            .local_addr()
+            .expect("addr")
+            .port();
+        let keys = test_keys();
+        let data_dir =
+            std::env::temp_dir().join(format!("gezinsregie-proc-{}", Uuid::new_v4().simple()));
+        let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_gezinsregie"))
+            .arg("serve")
+            .env("DATABASE_URL", &self.db_url)
+            .env("GEZINSREGIE__SERVER__HOST", "127.0.0.1")
+            .env("GEZINSREGIE__SERVER__PORT", port.to_string())
+            .env("GEZINSREGIE__SERVER__WORKERS", "2")
+            .env("GEZINSREGIE__DATA_DIR", &data_dir)
+            .env("GEZINSREGIE__LOG__FILTER", "warn")
+            .env("GEZINSREGIE__SECRETS__JWT_KEY", B64.encode(keys.jwt))
+            .env(
+                "GEZINSREGIE__SECRETS__BSN_ENCRYPTION_KEY",
+                B64.encode(keys.bsn_encryption),
+            )
+            .env(
+                "GEZINSREGIE__SECRETS__BSN_HASH_KEY",
+                B64.encode(keys.bsn_hash),
+            )
+            .stdout(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("starting the server binary");
+        let address = format!("http://127.0.0.1:{port}");
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let ready = self
+                .client
+                .get(format!("{address}/health/ready"))
+                .send()
+                .await;
+            if ready.is_ok_and(|r| r.status() == 200) {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the second server process did not become ready"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        ServerProcess {
+            address,
+            _child: child,
+            data_dir,
+        }
+    }
+}
+
+/// A server process; killed when dropped.
+pub struct ServerProcess {
+    pub address: String,
+    _child: tokio::process::Child,
+    data_dir: PathBuf,
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.data_dir);
+    }
+}
