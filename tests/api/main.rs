@@ -8,5 +8,6 @@ mod directors;
 mod families;
 mod helpers;
 mod invariants;
+mod openapi;
 mod plans;
 mod two_processes;

@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Starts the server the way a newcomer does (`cargo run`: private PostgreSQL,
+# demo data), checks that it works, fuzzes the whole API with schemathesis
+# as a team lead for a bounded time, then stops it with Ctrl-C (SIGINT) and
+# checks that it shut down cleanly, PostgreSQL included.
+#
+# Env: SCHEMATHESIS (binary), ST_MAX_TIME (seconds, default 180),
+#      SCHEMATHESIS_USER / SCHEMATHESIS_PASSWORD (default: the demo team lead).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ST="${SCHEMATHESIS:-schemathesis}"
+MAX_TIME="${ST_MAX_TIME:-180}"
+USER_NAME="${SCHEMATHESIS_USER:-teamlead.leiden}"
+USER_PASSWORD="${SCHEMATHESIS_PASSWORD:-gezinsregie-demo}"
+PORT="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+DATA="$(mktemp -d /tmp/gezinsregie-ci.XXXXXX)"
+LOG="$DATA.server.log"
+BASE="http://127.0.0.1:$PORT"
+
+cargo build --quiet
+# `cargo run` replaces itself with the server, so $! is the server's pid.
+GEZINSREGIE__DATA_DIR="$DATA" GEZINSREGIE__SERVER__PORT="$PORT" cargo run --quiet >"$LOG" 2>&1 &
+SERVER=$!
+cleanup() {
+  if kill -0 "$SERVER" 2>/dev/null; then kill -INT "$SERVER" 2>/dev/null || true; sleep 5; kill -9 "$SERVER" 2>/dev/null || true; fi
+}
+trap cleanup EXIT
+
+ready=""
+for _ in $(seq 1 240); do
+  if curl -fsS "$BASE/health/ready" >/dev/null 2>&1; then ready=1; break; fi
+  kill -0 "$SERVER" 2>/dev/null || break
+  sleep 0.5
+done
+if [ -z "$ready" ]; then
+  echo "server did not become ready; log tail:"; tail -n 40 "$LOG"; exit 1
+fi
+grep -q "Demo data loaded" "$LOG" || { echo "demo data was not loaded"; tail -n 40 "$LOG"; exit 1; }
+
+login() {
+  curl -fsS -X POST "$BASE/v1/auth/login" -H 'content-type: application/json' \
+    -d "{\"username\":\"$1\",\"password\":\"$2\"}" |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["accessToken"])'
+}
+TOKEN="$(login "$USER_NAME" "$USER_PASSWORD")"
+
+echo "--- newcomer smoke check"
+families="$(curl -fsS "$BASE/v1/families" -H "Authorization: Bearer $TOKEN")"
+count="$(printf '%s' "$families" | python3 -c 'import json, sys; print(len(json.load(sys.stdin)["items"]))')"
+[ "$count" -ge 1 ] || { echo "the demo team lead sees no families"; exit 1; }
+curl -fsS -o /dev/null "$BASE/docs/" || { echo "Swagger UI is not served"; exit 1; }
+curl -fsS "$BASE/metrics" | grep -q "gezinsregie_http_requests_total" || { echo "/metrics lacks request counters"; exit 1; }
+echo "demo login works; the team lead sees $count families; /docs and /metrics answer"
+
+echo "--- schemathesis (${MAX_TIME}s, as $USER_NAME)"
+export SCHEMATHESIS_TELEMETRY=false
+st_status=0
+"$ST" run "$BASE/v1/openapi.json" \
+  --url "$BASE/v1" \
+  --header "Authorization: Bearer $TOKEN" \
+  --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance \
+  --exclude-operation-id logout \
+  --exclude-operation-id refreshToken \
+  --exclude-operation-id login \
+  --workers 2 \
+  --max-time "$MAX_TIME" \
+  --request-timeout 10 \
+  --generation-database none \
+  --no-color || st_status=$?
+
+echo "--- shutdown on Ctrl-C"
+kill -INT "$SERVER"
+exit_code=""
+for _ in $(seq 1 60); do
+  if ! kill -0 "$SERVER" 2>/dev/null; then
+    wait "$SERVER" && exit_code=0 || exit_code=$?
+    break
+  fi
+  sleep 0.5
+done
+trap - EXIT
+[ "$exit_code" = "0" ] || { echo "server did not exit cleanly within 30 s (exit: ${exit_code:-still running})"; tail -n 20 "$LOG"; exit 1; }
+if pgrep -f "postgres -D $DATA" >/dev/null 2>&1 || pgrep -f -- "-D $DATA/postgres" >/dev/null 2>&1; then
+  echo "PostgreSQL of $DATA is still running after shutdown"; exit 1
+fi
+echo "server and its PostgreSQL stopped cleanly"
+rm -rf "$DATA" "$LOG"
+exit "$st_status"
