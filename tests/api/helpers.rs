@@ -107,7 +107,6 @@ pub fn test_settings(db_url: &str) -> Settings {
 pub struct TestApp {
     /// `http://127.0.0.1:port`
     pub address: String,
-    pub port: u16,
     pub db_url: String,
     pub client: reqwest::Client,
 }
@@ -117,7 +116,6 @@ pub struct TestUser {
     pub id: Uuid,
     pub username: String,
     pub password: String,
-    pub role: Role,
 }
 
 /// A server on a fresh database.
@@ -135,7 +133,6 @@ pub async fn spawn_app() -> TestApp {
     actix_web::rt::spawn(app.run_until_stopped());
     TestApp {
         address: format!("http://127.0.0.1:{port}"),
-        port,
         db_url,
         client: reqwest::Client::builder()
             .timeout(Duration::from_secs(60))
@@ -163,8 +160,6 @@ pub struct AuditRow {
     pub actor_id: Option<Uuid>,
     #[diesel(sql_type = Text)]
     pub actor_type: String,
-    #[diesel(sql_type = Text)]
-    pub action: String,
     #[diesel(sql_type = Text)]
     pub resource_type: String,
     #[diesel(sql_type = Nullable<Text>)]
@@ -219,7 +214,7 @@ impl TestApp {
     /// Audit events with this action, oldest first.
     pub async fn audit_events(&self, action: &str) -> Vec<AuditRow> {
         diesel::sql_query(
-            "SELECT actor_id, actor_type, action, resource_type, resource_id, family_id, outcome,
+            "SELECT actor_id, actor_type, resource_type, resource_id, family_id, outcome,
                     municipality_code, request_id, detail
              FROM audit_events WHERE action = $1 ORDER BY seq",
         )
@@ -277,7 +272,6 @@ impl TestApp {
             id,
             username,
             password: PASSWORD.into(),
-            role,
         }
     }
 

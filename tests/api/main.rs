@@ -1,9 +1,14 @@
 //! Integration tests against the real server and a real PostgreSQL.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+// Table-driven cases are tuples on purpose: one row per case reads best.
+#![allow(clippy::type_complexity)]
 
+mod admin;
+mod auth;
 mod case_authz;
 mod case_bad_input;
 mod case_world;
+mod cluster;
 mod directors;
 mod families;
 mod helpers;

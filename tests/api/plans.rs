@@ -363,6 +363,13 @@ async fn reading_a_plan_is_audited_and_carries_its_etag() {
             >= 2,
         "{reads:?}"
     );
+    let request_id = r.headers.get("x-request-id").unwrap().to_str().unwrap();
+    assert!(
+        reads
+            .iter()
+            .any(|e| e.request_id.as_deref() == Some(request_id)),
+        "the audit event carries the request id"
+    );
 }
 
 #[actix_web::test]
