@@ -181,11 +181,14 @@ async fn serve_on(
         "serving on http://{host}:{}/v1 (docs at /docs/)",
         app.port()
     );
-    println!(
-        "Gezinsregie is serving on http://{host}:{}/v1 (API docs: http://{host}:{}/docs/)",
-        app.port(),
-        app.port()
-    );
+    if settings.log.format != "json" {
+        // For people at a terminal; log collectors get the JSON line above.
+        println!(
+            "Gezinsregie is serving on http://{host}:{}/v1 (API docs: http://{host}:{}/docs/)",
+            app.port(),
+            app.port()
+        );
+    }
     app.run_until_stopped().await?;
     Ok(())
 }

@@ -182,6 +182,10 @@ async fn users_are_created_with_the_fields_their_role_needs() {
     );
     let stored = w.app.count("SELECT count(*) AS n FROM users WHERE password_hash LIKE '$argon2id$%' AND username = 'new.jgt_worker'").await;
     assert_eq!(stored, 1, "stored as argon2id");
+    let created = w.app.audit_events("create").await;
+    assert!(created
+        .iter()
+        .any(|e| e.resource_type == "user" && e.resource_id == Some(worker.id().to_string())));
 }
 
 #[actix_web::test]

@@ -374,6 +374,10 @@ async fn only_a_team_lead_moves_a_family_to_another_team() {
     assert_eq!(by_lead.status, 200, "{}", by_lead.body);
     assert_eq!(by_lead.body["teamId"], w.zuid.to_string());
     assert_eq!(by_lead.body["name"], "Fam. Jansen");
+    let updates = w.app.audit_events("update").await;
+    assert!(updates.iter().any(|e| e.resource_type == "family"
+        && e.family_id == Some(id)
+        && e.detail["changed"] == json!(["name", "teamId"])));
     let denied = w.app.audit_events("access_denied").await;
     assert!(denied.iter().any(|e| e.family_id == Some(id)
         && e.actor_id == Some(w.anna.id())

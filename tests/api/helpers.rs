@@ -307,6 +307,17 @@ impl TestApp {
 
     /// The real binary as a second server process on the same database.
     pub async fn spawn_server_process(&self) -> ServerProcess {
+        self.server_process(None).await
+    }
+
+    /// A second server process in production log format, its stdout in a file.
+    pub async fn spawn_logging_server_process(&self) -> (ServerProcess, PathBuf) {
+        let path =
+            std::env::temp_dir().join(format!("gezinsregie-log-{}.jsonl", Uuid::new_v4().simple()));
+        (self.server_process(Some(&path)).await, path)
+    }
+
+    async fn server_process(&self, log: Option<&Path>) -> ServerProcess {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .expect("free port")
             .local_addr()
@@ -322,7 +333,6 @@ impl TestApp {
             .env("GEZINSREGIE__SERVER__PORT", port.to_string())
             .env("GEZINSREGIE__SERVER__WORKERS", "2")
             .env("GEZINSREGIE__DATA_DIR", &data_dir)
-            .env("GEZINSREGIE__LOG__FILTER", "warn")
             .env("GEZINSREGIE__SECRETS__JWT_KEY", B64.encode(keys.jwt))
             .env(
                 "GEZINSREGIE__SECRETS__BSN_ENCRYPTION_KEY",
@@ -332,7 +342,20 @@ impl TestApp {
                 "GEZINSREGIE__SECRETS__BSN_HASH_KEY",
                 B64.encode(keys.bsn_hash),
             )
-            .stdout(std::process::Stdio::null())
+            .env(
+                "GEZINSREGIE__LOG__FORMAT",
+                if log.is_some() { "json" } else { "pretty" },
+            )
+            .env(
+                "GEZINSREGIE__LOG__FILTER",
+                if log.is_some() { "info" } else { "warn" },
+            )
+            .stdout(match log {
+                Some(path) => {
+                    std::process::Stdio::from(std::fs::File::create(path).expect("log file"))
+                }
+                None => std::process::Stdio::null(),
+            })
             .kill_on_drop(true)
             .spawn()
             .expect("starting the server binary");

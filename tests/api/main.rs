@@ -14,5 +14,6 @@ mod families;
 mod helpers;
 mod invariants;
 mod openapi;
+mod operations;
 mod plans;
 mod two_processes;
