@@ -141,6 +141,30 @@ pub async fn list_teams(
     Ok(HttpResponse::Ok().json(TeamPage { items, next_cursor }))
 }
 
+/// Whether `team_id` is a team of `municipality` (so a record naming both
+/// cannot name another municipality's team).
+pub async fn team_in_municipality(
+    conn: &mut diesel_async::AsyncPgConnection,
+    team_id: Uuid,
+    municipality: Option<&str>,
+) -> ApiResult<bool> {
+    let found: Option<String> = teams::table
+        .find(team_id)
+        .select(teams::municipality_code)
+        .first(conn)
+        .await
+        .optional()?;
+    Ok(found.is_some() && found.as_deref() == municipality)
+}
+
+/// 422 for a team that does not belong to the municipality.
+pub fn unknown_team() -> ApiError {
+    ApiError::unprocessable(
+        "unknown_team",
+        "The team does not exist in this municipality.",
+    )
+}
+
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource("/teams")

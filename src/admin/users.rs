@@ -12,9 +12,10 @@ use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
+use crate::admin::teams::{team_in_municipality, unknown_team};
 use crate::audit::AuditEvent;
 use crate::auth::{enforce, password, policy, Principal};
-use crate::db::schema::{auth_sessions, municipalities, teams, user_served_municipalities, users};
+use crate::db::schema::{auth_sessions, municipalities, user_served_municipalities, users};
 use crate::domain::{text, DomainError, MunicipalityCode, Role};
 use crate::error::{ApiError, ApiResult, Invalid};
 use crate::http::extract::{ApiJson, ApiQuery};
@@ -264,17 +265,8 @@ pub async fn insert_user(
         }
     }
     if let Some(team_id) = spec.team_id {
-        let team_municipality: Option<String> = teams::table
-            .find(team_id)
-            .select(teams::municipality_code)
-            .first(conn)
-            .await
-            .optional()?;
-        if team_municipality.is_none() || team_municipality != municipality {
-            return Err(ApiError::unprocessable(
-                "unknown_team",
-                "The team does not exist in this municipality.",
-            ));
+        if !team_in_municipality(conn, team_id, municipality.as_deref()).await? {
+            return Err(unknown_team());
         }
     }
     if spec.role == Role::ProviderUser {
@@ -434,17 +426,10 @@ pub async fn update_user(
         .transaction(async |conn| {
             let current = load_user(conn, id).await?;
             if let Some(team_id) = update.team_id {
-                let team_municipality: Option<String> = teams::table
-                    .find(team_id)
-                    .select(teams::municipality_code)
-                    .first(conn)
-                    .await
-                    .optional()?;
-                if team_municipality.is_none() || team_municipality != current.municipality_code {
-                    return Err(ApiError::unprocessable(
-                        "unknown_team",
-                        "The team does not exist in this user's municipality.",
-                    ));
+                if !team_in_municipality(conn, team_id, current.municipality_code.as_deref())
+                    .await?
+                {
+                    return Err(unknown_team());
                 }
             }
             diesel::update(users::table.find(id))

@@ -13,10 +13,11 @@ use uuid::Uuid;
 use super::access::authorize;
 use super::model::*;
 use super::queries::{load_family, plan_summaries, MemberRow};
+use crate::admin::teams::{team_in_municipality, unknown_team};
 use crate::audit::AuditEvent;
 use crate::auth::{enforce, policy, Principal};
 use crate::crypto::BsnVault;
-use crate::db::schema::{families, family_members, teams};
+use crate::db::schema::{families, family_members};
 use crate::domain::{text, Bsn, MemberRole, Role};
 use crate::error::{ApiError, ApiResult, Invalid};
 use crate::http::extract::{ApiJson, ApiQuery};
@@ -40,17 +41,7 @@ pub async fn insert_member(
         None => (None, None),
     };
     if let (Some(hash), MemberRole::Child) = (&hash, spec.role) {
-        let elsewhere: i64 = family_members::table
-            .filter(family_members::bsn_hash.eq(hash))
-            .filter(family_members::role.eq("child"))
-            .filter(family_members::ended_on.is_null())
-            .filter(family_members::family_id.ne(family_id))
-            .count()
-            .get_result(conn)
-            .await?;
-        if elsewhere > 0 {
-            return Err(bsn_conflict(field));
-        }
+        ensure_child_not_elsewhere(conn, hash, family_id, field).await?;
     }
     let id = Uuid::now_v7();
     diesel::insert_into(family_members::table)
@@ -68,6 +59,28 @@ pub async fn insert_member(
         .await
         .map_err(|e| name_bsn_field(e.into(), field))?;
     Ok(id)
+}
+
+/// 409 naming `field` when a child with this BSN hash is an active member
+/// of a family other than `family_id`.
+async fn ensure_child_not_elsewhere(
+    conn: &mut AsyncPgConnection,
+    hash: &[u8],
+    family_id: Uuid,
+    field: &str,
+) -> ApiResult<()> {
+    let elsewhere: i64 = family_members::table
+        .filter(family_members::bsn_hash.eq(hash))
+        .filter(family_members::role.eq(MemberRole::Child.as_str()))
+        .filter(family_members::ended_on.is_null())
+        .filter(family_members::family_id.ne(family_id))
+        .count()
+        .get_result(conn)
+        .await?;
+    if elsewhere > 0 {
+        return Err(bsn_conflict(field));
+    }
+    Ok(())
 }
 
 fn bsn_conflict(field: &str) -> ApiError {
@@ -120,17 +133,8 @@ pub async fn create_family(
     let mut conn = state.db().await?;
     let family = conn
         .transaction(async |conn| {
-            let team_municipality: Option<String> = teams::table
-                .find(spec.team_id)
-                .select(teams::municipality_code)
-                .first(conn)
-                .await
-                .optional()?;
-            if team_municipality.as_deref() != Some(spec.municipality.as_str()) {
-                return Err(ApiError::unprocessable(
-                    "unknown_team",
-                    "The team does not exist in this municipality.",
-                ));
+            if !team_in_municipality(conn, spec.team_id, Some(spec.municipality.as_str())).await? {
+                return Err(unknown_team());
             }
             diesel::insert_into(families::table)
                 .values((
@@ -351,17 +355,10 @@ pub async fn update_family(
     let family = conn
         .transaction(async |conn| {
             if let Some(team_id) = update.team_id {
-                let team_municipality: Option<String> = teams::table
-                    .find(team_id)
-                    .select(teams::municipality_code)
-                    .first(conn)
-                    .await
-                    .optional()?;
-                if team_municipality.as_deref() != Some(facts.municipality_code.as_str()) {
-                    return Err(ApiError::unprocessable(
-                        "unknown_team",
-                        "The team does not exist in this municipality.",
-                    ));
+                if !team_in_municipality(conn, team_id, Some(facts.municipality_code.as_str()))
+                    .await?
+                {
+                    return Err(unknown_team());
                 }
             }
             diesel::update(families::table.find(id))
@@ -510,17 +507,7 @@ pub async fn update_member(
                     && current.ended_on.is_none()
                     && update.ended_on.is_none()
                 {
-                    let elsewhere: i64 = family_members::table
-                        .filter(family_members::bsn_hash.eq(&hash))
-                        .filter(family_members::role.eq("child"))
-                        .filter(family_members::ended_on.is_null())
-                        .filter(family_members::family_id.ne(id))
-                        .count()
-                        .get_result(conn)
-                        .await?;
-                    if elsewhere > 0 {
-                        return Err(bsn_conflict("bsn"));
-                    }
+                    ensure_child_not_elsewhere(conn, &hash, id, "bsn").await?;
                 }
                 diesel::update(family_members::table.find(member_id))
                     .set((

@@ -20,9 +20,9 @@ use uuid::Uuid;
 
 use super::model::*;
 use super::queries::*;
-use super::routes::authorize_plan;
+use super::routes::{authorize_plan, lock_for_change};
 use crate::audit::AuditEvent;
-use crate::auth::policy::{self, FamilyFacts, UserFacts};
+use crate::auth::policy::{self, UserFacts};
 use crate::auth::{enforce, Principal};
 use crate::db::schema::{director_assignments, plans, user_served_municipalities, users};
 use crate::domain::{text, PlanStatus, Role};
@@ -33,12 +33,6 @@ use crate::http::{etag, if_match};
 use crate::state::AppState;
 
 type State = web::Data<Arc<AppState>>;
-
-#[derive(QueryableByName)]
-struct Instant {
-    #[diesel(sql_type = Timestamptz)]
-    at: DateTime<Utc>,
-}
 
 /// Hand the plan over to another director (or assign the first one).
 #[utoipa::path(put, path = "/plans/{id}/director", tag = "Directors", operation_id = "assignDirector",
@@ -78,48 +72,26 @@ pub async fn assign_director(
     let mut conn = state.db().await?;
     let (assignment, version) = conn
         .transaction(async |conn| {
-            let row = plan_row(conn, plan_id, true).await?.ok_or_else(|| ApiError::not_found("Plan"))?;
-            if expected.is_some_and(|v| v != row.version) {
-                return Err(ApiError::version_mismatch());
-            }
-            let status = row.status()?;
-            if status == PlanStatus::Closed {
-                return Err(ApiError::conflict("plan_closed", "A closed plan has no director."));
-            }
-            let current = current_director(conn, plan_id).await?;
-            // The lock was taken after authorisation: check again with the
-            // director as it is now.
-            let fresh = FamilyFacts { director_id: current.as_ref().map(|c| c.1), ..facts.clone() };
-            policy::change_plan(&principal, &fresh).map_err(|_| {
-                ApiError::conflict("director_changed", "The plan's director changed while this request was handled; reload and retry.")
-            })?;
+            let (row, current) =
+                lock_for_change(conn, &principal, &facts, plan_id, expected).await?;
             if !is_eligible_director(conn, target, &row.municipality_code).await? {
                 return Err(director_not_eligible());
             }
-            if let Some((_, user_id, _, _)) = &current {
-                if *user_id == target {
-                    // Already the director: nothing changes (PUT is idempotent).
-                    return Ok((current_assignment(conn, plan_id).await?, row.version));
-                }
+            if current.as_ref().is_some_and(|c| c.user_id == target) {
+                // Already the director: nothing changes (PUT is idempotent).
+                return Ok((current_assignment(conn, plan_id).await?, row.version));
             }
-            let started: Instant = match &current {
-                Some((assignment_id, ..)) => diesel::sql_query(
-                    "UPDATE director_assignments
-                     SET ended_at = greatest(clock_timestamp(), started_at + interval '1 microsecond')
-                     WHERE id = $1
-                     RETURNING ended_at AS at",
-                )
-                .bind::<SqlUuid, _>(*assignment_id)
-                .get_result(conn)
-                .await?,
-                None => diesel::sql_query("SELECT clock_timestamp() AS at").get_result(conn).await?,
+            let first_assignment = current.is_none();
+            let started = match end_current_assignment(conn, plan_id).await? {
+                Some(ended) => ended,
+                None => clock_now(conn).await?,
             };
             diesel::insert_into(director_assignments::table)
                 .values((
                     director_assignments::id.eq(Uuid::now_v7()),
                     director_assignments::plan_id.eq(plan_id),
                     director_assignments::user_id.eq(target),
-                    director_assignments::started_at.eq(started.at),
+                    director_assignments::started_at.eq(started),
                     director_assignments::assigned_by.eq(principal.user_id),
                     director_assignments::reason.eq(&reason),
                 ))
@@ -129,7 +101,7 @@ pub async fn assign_director(
             diesel::update(plans::table.find(plan_id))
                 .set((
                     plans::status.eq(PlanStatus::Active.as_str()),
-                    plans::activated_at.eq(row.activated_at.unwrap_or(started.at)),
+                    plans::activated_at.eq(row.activated_at.unwrap_or(started)),
                     plans::version.eq(version),
                     plans::updated_at.eq(diesel::dsl::now),
                 ))
@@ -139,9 +111,9 @@ pub async fn assign_director(
                 .family(facts.family_id)
                 .municipality(row.municipality_code.clone())
                 .detail(json!({
-                    "fromUserId": current.as_ref().map(|c| c.1),
+                    "fromUserId": current.as_ref().map(|c| c.user_id),
                     "toUserId": target,
-                    "firstAssignment": status == PlanStatus::Intake,
+                    "firstAssignment": first_assignment,
                 }))
                 .record(conn)
                 .await?;

@@ -64,11 +64,19 @@ pub async fn plan_family(conn: &mut AsyncPgConnection, plan_id: Uuid) -> ApiResu
         .optional()?)
 }
 
-/// The current director of a plan: (assignment id, user id, display name, since).
+/// The current director assignment of a plan.
+#[derive(Debug, Clone, Queryable)]
+pub struct CurrentDirector {
+    pub assignment_id: Uuid,
+    pub user_id: Uuid,
+    pub display_name: String,
+    pub since: DateTime<Utc>,
+}
+
 pub async fn current_director(
     conn: &mut AsyncPgConnection,
     plan_id: Uuid,
-) -> ApiResult<Option<(Uuid, Uuid, String, DateTime<Utc>)>> {
+) -> ApiResult<Option<CurrentDirector>> {
     Ok(director_assignments::table
         .inner_join(users::table)
         .filter(director_assignments::plan_id.eq(plan_id))
@@ -84,17 +92,48 @@ pub async fn current_director(
         .optional()?)
 }
 
+#[derive(QueryableByName)]
+struct Instant {
+    #[diesel(sql_type = diesel::sql_types::Timestamptz)]
+    at: DateTime<Utc>,
+}
+
+/// Ends the plan's current director assignment, if any, and returns the
+/// instant it ended: the clock's now, but always after the assignment's
+/// start (a transaction that waited for the plan's lock may have begun
+/// before the assignment it ends).
+pub async fn end_current_assignment(
+    conn: &mut AsyncPgConnection,
+    plan_id: Uuid,
+) -> ApiResult<Option<DateTime<Utc>>> {
+    let ended: Vec<Instant> = diesel::sql_query(
+        "UPDATE director_assignments
+         SET ended_at = greatest(clock_timestamp(), started_at + interval '1 microsecond')
+         WHERE plan_id = $1 AND ended_at IS NULL
+         RETURNING ended_at AS at",
+    )
+    .bind::<diesel::sql_types::Uuid, _>(plan_id)
+    .load(conn)
+    .await?;
+    Ok(ended.into_iter().next().map(|e| e.at))
+}
+
+/// The database clock now (not the transaction's start).
+pub async fn clock_now(conn: &mut AsyncPgConnection) -> ApiResult<DateTime<Utc>> {
+    let now: Instant = diesel::sql_query("SELECT clock_timestamp() AS at")
+        .get_result(conn)
+        .await?;
+    Ok(now.at)
+}
+
 /// The plan view for a row.
 pub async fn plan_view(conn: &mut AsyncPgConnection, row: PlanRow) -> ApiResult<Plan> {
     let status = row.status()?;
-    let director =
-        current_director(conn, row.id)
-            .await?
-            .map(|(_, user_id, display_name, since)| DirectorRef {
-                user_id,
-                display_name,
-                since,
-            });
+    let director = current_director(conn, row.id).await?.map(|d| DirectorRef {
+        user_id: d.user_id,
+        display_name: d.display_name,
+        since: d.since,
+    });
     let goals: Vec<Goal> = serde_json::from_value(row.goals.clone())
         .map_err(|e| ApiError::internal(anyhow::anyhow!("stored goals: {e}")))?;
     let outcome = match (&row.goal_realisation, row.dropout) {

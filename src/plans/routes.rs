@@ -56,26 +56,38 @@ fn plan_closed() -> ApiError {
     )
 }
 
-/// Inside a plan's lock: the caller must still be allowed (the director may
-/// have changed since the request was authorised).
-async fn recheck(
+/// Takes the plan's lock for a change and checks, under it, what may have
+/// changed since the request was authorised: the plan still exists, is open,
+/// matches `expected` (If-Match), and the caller is still allowed with the
+/// director as it is now. Returns the row and the current director.
+pub async fn lock_for_change(
     conn: &mut diesel_async::AsyncPgConnection,
     principal: &Principal,
     facts: &FamilyFacts,
     plan_id: Uuid,
-    rule: impl Fn(&Principal, &FamilyFacts) -> Decision,
-) -> ApiResult<()> {
-    let director_id = current_director(conn, plan_id).await?.map(|d| d.1);
+    expected: Option<i32>,
+) -> ApiResult<(PlanRow, Option<CurrentDirector>)> {
+    let row = plan_row(conn, plan_id, true)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Plan"))?;
+    if expected.is_some_and(|v| v != row.version) {
+        return Err(ApiError::version_mismatch());
+    }
+    if row.status()? == PlanStatus::Closed {
+        return Err(plan_closed());
+    }
+    let current = current_director(conn, plan_id).await?;
     let fresh = FamilyFacts {
-        director_id,
+        director_id: current.as_ref().map(|d| d.user_id),
         ..facts.clone()
     };
-    rule(principal, &fresh).map_err(|_| {
+    policy::change_plan(principal, &fresh).map_err(|_| {
         ApiError::conflict(
             "director_changed",
             "The plan's director changed while this request was handled; reload and retry.",
         )
-    })
+    })?;
+    Ok((row, current))
 }
 
 /// Open the family's plan: `intake` without a director, `active` with one.
@@ -393,16 +405,7 @@ pub async fn update_plan(
     let mut conn = state.db().await?;
     let plan = conn
         .transaction(async |conn| {
-            let row = plan_row(conn, plan_id, true)
-                .await?
-                .ok_or_else(|| ApiError::not_found("Plan"))?;
-            if row.version != expected {
-                return Err(ApiError::version_mismatch());
-            }
-            if row.status()? == PlanStatus::Closed {
-                return Err(plan_closed());
-            }
-            recheck(conn, &principal, &facts, plan_id, policy::change_plan).await?;
+            lock_for_change(conn, &principal, &facts, plan_id, Some(expected)).await?;
             diesel::update(plans::table.find(plan_id))
                 .set((
                     title.as_ref().map(|t| plans::title.eq(t)),
@@ -465,26 +468,16 @@ pub async fn close_plan(
     let mut conn = state.db().await?;
     let plan = conn
         .transaction(async |conn| {
-            let row = plan_row(conn, plan_id, true).await?.ok_or_else(|| ApiError::not_found("Plan"))?;
-            if expected.is_some_and(|v| v != row.version) {
-                return Err(ApiError::version_mismatch());
-            }
-            if row.status()? == PlanStatus::Closed {
-                return Err(plan_closed());
-            }
-            recheck(conn, &principal, &facts, plan_id, policy::change_plan).await?;
-            diesel::sql_query(
-                "UPDATE director_assignments
-                 SET ended_at = greatest(clock_timestamp(), started_at + interval '1 microsecond')
-                 WHERE plan_id = $1 AND ended_at IS NULL",
-            )
-            .bind::<diesel::sql_types::Uuid, _>(plan_id)
-            .execute(conn)
-            .await?;
+            lock_for_change(conn, &principal, &facts, plan_id, expected).await?;
+            // The plan closes at the instant its director assignment ends.
+            let closed_at = match end_current_assignment(conn, plan_id).await? {
+                Some(ended) => ended,
+                None => clock_now(conn).await?,
+            };
             diesel::update(plans::table.find(plan_id))
                 .set((
                     plans::status.eq(PlanStatus::Closed.as_str()),
-                    plans::closed_at.eq(diesel::dsl::now),
+                    plans::closed_at.eq(closed_at),
                     plans::close_reason.eq(&spec.reason),
                     plans::goal_realisation.eq(spec.goal_realisation.as_str()),
                     plans::satisfaction_score.eq(spec.satisfaction_score),
