@@ -279,8 +279,8 @@ async fn closing_a_plan_records_the_outcome_ends_the_director_and_allows_a_new_p
     assert_eq!(patch_closed.status, 409);
     assert_eq!(current.status, 404);
     assert_eq!(current.code(), "no_open_plan");
-    assert!(
-        history.body[0]["endedAt"].is_string(),
+    assert_eq!(
+        history.body[0]["endedAt"], closed.body["closedAt"],
         "the assignment ended with the plan"
     );
     assert_eq!(next.body["status"], "intake");
