@@ -22,9 +22,9 @@ use crate::state::AppState;
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct NewMunicipality {
     /// 4-digit CBS code.
-    #[schema(example = "0546")]
+    #[schema(example = "0546", pattern = "^[0-9]{4}$")]
     pub code: String,
-    #[schema(example = "Leiden")]
+    #[schema(example = "Leiden", min_length = 1, max_length = 200)]
     pub name: String,
 }
 
@@ -44,6 +44,7 @@ crate::page_type!(MunicipalityPage, Municipality, "A page of municipalities.");
 #[into_params(parameter_in = Query)]
 pub struct PageParams {
     /// Items per page, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
     /// `nextCursor` of the previous page.
     pub cursor: Option<String>,

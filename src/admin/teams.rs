@@ -22,9 +22,9 @@ use crate::state::AppState;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct NewTeam {
-    #[schema(example = "0546")]
+    #[schema(example = "0546", pattern = "^[0-9]{4}$")]
     pub municipality_code: String,
-    #[schema(example = "JGT Leiden Noord")]
+    #[schema(example = "JGT Leiden Noord", min_length = 1, max_length = 200)]
     pub name: String,
 }
 
@@ -47,6 +47,7 @@ pub struct TeamQuery {
     /// Only teams of this municipality.
     pub municipality_code: Option<String>,
     /// Items per page, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
     /// `nextCursor` of the previous page.
     pub cursor: Option<String>,

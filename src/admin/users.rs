@@ -25,9 +25,9 @@ use crate::state::AppState;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct NewUser {
-    #[schema(example = "anna.devries")]
+    #[schema(example = "anna.devries", pattern = "^[A-Za-z0-9._@-]{3,100}$")]
     pub username: String,
-    #[schema(example = "Anna de Vries")]
+    #[schema(example = "Anna de Vries", min_length = 1, max_length = 200)]
     pub display_name: String,
     pub role: Role,
     /// Required for every role except admin.
@@ -40,6 +40,7 @@ pub struct NewUser {
     /// For gi_worker: further municipalities its GI serves.
     pub served_municipality_codes: Option<Vec<String>>,
     /// 12 to 128 characters.
+    #[schema(min_length = 12, max_length = 128)]
     pub password: String,
 }
 
@@ -51,6 +52,7 @@ pub struct UserUpdate {
     pub active: Option<bool>,
     pub team_id: Option<Uuid>,
     /// Sets a new password (12 to 128 characters).
+    #[schema(min_length = 12, max_length = 128)]
     pub password: Option<String>,
 }
 
@@ -93,6 +95,7 @@ pub struct UserQuery {
     pub role: Option<Role>,
     pub municipality_code: Option<String>,
     /// Items per page, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
     /// `nextCursor` of the previous page.
     pub cursor: Option<String>,

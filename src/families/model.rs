@@ -14,12 +14,13 @@ pub const MAX_MEMBERS: usize = 30;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct NewFamily {
-    #[schema(example = "0546")]
+    #[schema(example = "0546", pattern = "^[0-9]{4}$")]
     pub municipality_code: String,
     pub team_id: Uuid,
-    #[schema(example = "Familie Jansen")]
+    #[schema(example = "Familie Jansen", min_length = 1, max_length = 200)]
     pub name: String,
     /// At least one member, of whom at least one child.
+    #[schema(min_items = 1, max_items = 30)]
     pub members: Vec<NewMember>,
 }
 
@@ -27,20 +28,21 @@ pub struct NewFamily {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct NewMember {
     pub role: MemberRole,
-    #[schema(example = "Sanne")]
+    #[schema(example = "Sanne", min_length = 1, max_length = 200)]
     pub given_name: String,
-    #[schema(example = "Jansen")]
+    #[schema(example = "Jansen", min_length = 1, max_length = 200)]
     pub family_name: String,
     #[schema(example = "2015-03-14")]
     pub birth_date: NaiveDate,
     /// Burgerservicenummer: 9 digits passing the 11-proof.
-    #[schema(example = "111222333")]
+    #[schema(example = "111222333", pattern = "^[0-9]{9}$")]
     pub bsn: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct FamilyUpdate {
+    #[schema(max_length = 200)]
     pub name: Option<String>,
     /// Moves the family to another team of its municipality (team leads only).
     pub team_id: Option<Uuid>,
@@ -49,10 +51,13 @@ pub struct FamilyUpdate {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct MemberUpdate {
+    #[schema(max_length = 200)]
     pub given_name: Option<String>,
+    #[schema(max_length = 200)]
     pub family_name: Option<String>,
     pub birth_date: Option<NaiveDate>,
     /// Sets or corrects the BSN.
+    #[schema(pattern = "^[0-9]{9}$")]
     pub bsn: Option<String>,
     /// Ends the membership on this day (not in the future).
     pub ended_on: Option<NaiveDate>,
@@ -237,13 +242,16 @@ crate::page_type!(FamilyPage, FamilySummary, "A page of families.");
 #[into_params(parameter_in = Query)]
 pub struct FamilyQuery {
     /// Part of the family name (case-insensitive).
+    #[param(max_length = 200)]
     pub name: Option<String>,
     /// Families with an active member with this BSN.
+    #[param(pattern = "^[0-9]{9}$")]
     pub bsn: Option<String>,
     pub team_id: Option<Uuid>,
     /// Families whose open plan this user directs.
     pub director_id: Option<Uuid>,
     /// Items per page, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
     /// `nextCursor` of the previous page.
     pub cursor: Option<String>,

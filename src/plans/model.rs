@@ -15,7 +15,11 @@ pub const MAX_GOALS: usize = 50;
 pub struct GoalInput {
     /// Keeps the id of an existing goal when the list is replaced.
     pub id: Option<Uuid>,
-    #[schema(example = "Sanne gaat weer elke dag naar school")]
+    #[schema(
+        example = "Sanne gaat weer elke dag naar school",
+        min_length = 1,
+        max_length = 2000
+    )]
     pub description: String,
 }
 
@@ -29,8 +33,9 @@ pub struct Goal {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct NewPlan {
-    #[schema(example = "Gezinsplan Jansen")]
+    #[schema(example = "Gezinsplan Jansen", min_length = 1, max_length = 200)]
     pub title: String,
+    #[schema(max_items = 50)]
     pub goals: Option<Vec<GoalInput>>,
     /// Director to assign at once; the plan then starts `active`.
     pub director_id: Option<Uuid>,
@@ -39,8 +44,10 @@ pub struct NewPlan {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct PlanUpdate {
+    #[schema(min_length = 1, max_length = 200)]
     pub title: Option<String>,
     /// Replaces the list of goals.
+    #[schema(max_items = 50)]
     pub goals: Option<Vec<GoalInput>>,
 }
 
@@ -49,16 +56,22 @@ pub struct PlanUpdate {
 pub struct OutcomeInput {
     pub goal_realisation: GoalRealisation,
     /// Client satisfaction, 1 to 10.
+    #[schema(minimum = 1, maximum = 10)]
     pub satisfaction_score: Option<i16>,
     /// Whether care ended by dropout (uitval).
     pub dropout: bool,
+    #[schema(max_length = 2000)]
     pub dropout_reason: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ClosePlan {
-    #[schema(example = "Doelen bereikt, zorg afgeschaald naar het voorliggend veld")]
+    #[schema(
+        example = "Doelen bereikt, zorg afgeschaald naar het voorliggend veld",
+        min_length = 1,
+        max_length = 2000
+    )]
     pub reason: String,
     pub outcome: OutcomeInput,
 }
@@ -179,7 +192,11 @@ pub struct DirectorChange {
     /// The new director: an active jgt_worker of the plan's municipality or a
     /// gi_worker serving it.
     pub user_id: Uuid,
-    #[schema(example = "Overdracht na verhuizing")]
+    #[schema(
+        example = "Overdracht na verhuizing",
+        min_length = 1,
+        max_length = 2000
+    )]
     pub reason: String,
 }
 
@@ -239,6 +256,7 @@ crate::page_type!(
 #[into_params(parameter_in = Query)]
 pub struct PageParams {
     /// Items per page, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
     /// `nextCursor` of the previous page.
     pub cursor: Option<String>,
