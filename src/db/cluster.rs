@@ -47,12 +47,16 @@ pub struct LocalCluster {
 /// Finds `initdb`, `pg_ctl` and `postgres`: on PATH, then the newest
 /// `/usr/lib/postgresql/*/bin`.
 pub fn find_bin_dir() -> anyhow::Result<PathBuf> {
+    find_bin_dir_in(std::env::var_os("PATH"), Path::new("/usr/lib/postgresql"))
+}
+
+fn find_bin_dir_in(path: Option<std::ffi::OsString>, lib_root: &Path) -> anyhow::Result<PathBuf> {
     let has_all = |dir: &Path| {
         ["initdb", "pg_ctl", "postgres"]
             .iter()
             .all(|b| dir.join(b).is_file())
     };
-    if let Some(path) = std::env::var_os("PATH") {
+    if let Some(path) = path {
         for dir in std::env::split_paths(&path) {
             let pg_ctl = dir.join("pg_ctl");
             if pg_ctl.is_file() {
@@ -63,7 +67,7 @@ pub fn find_bin_dir() -> anyhow::Result<PathBuf> {
             }
         }
     }
-    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir(lib_root)
         .into_iter()
         .flatten()
         .flatten()
@@ -387,4 +391,32 @@ fn load_or_create_password(path: &Path) -> anyhow::Result<String> {
 fn free_port() -> anyhow::Result<u16> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     Ok(listener.local_addr()?.port())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_binaries_name_the_package_to_install() {
+        let err = find_bin_dir_in(None, Path::new("/nonexistent/postgresql")).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("apt-get install postgresql"), "{text}");
+        assert!(text.contains("DATABASE_URL"), "{text}");
+    }
+
+    #[test]
+    fn the_newest_installed_version_is_chosen() {
+        let root = std::env::temp_dir().join(format!("gz-pg-{}", uuid::Uuid::new_v4().simple()));
+        for version in ["14", "16", "9"] {
+            let bin = root.join(version).join("bin");
+            std::fs::create_dir_all(&bin).unwrap();
+            for program in ["initdb", "pg_ctl", "postgres"] {
+                std::fs::write(bin.join(program), "").unwrap();
+            }
+        }
+        let found = find_bin_dir_in(None, &root).unwrap();
+        assert_eq!(found, root.join("16").join("bin"));
+        std::fs::remove_dir_all(&root).unwrap();
+    }
 }
