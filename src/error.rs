@@ -287,6 +287,16 @@ impl From<DieselError> for ApiError {
                         "reference_not_found",
                         "The request refers to something that does not exist.",
                     ),
+                    // A CHECK the request validation should have caught: the
+                    // data is still safe, so answer 422 rather than 500, and
+                    // warn so the missing validation gets added.
+                    (DatabaseErrorKind::CheckViolation, name) => {
+                        tracing::warn!(constraint = name, "CHECK violation reached the database");
+                        ApiError::unprocessable(
+                            "constraint_violated",
+                            "A value is outside what the record allows.",
+                        )
+                    }
                     (DatabaseErrorKind::ClosedConnection, _) => {
                         let mut e = ApiError::service_unavailable("The database is unavailable.");
                         e.source = Some(err.into());
@@ -339,6 +349,20 @@ impl Invalid {
                 self.0.push(InvalidParam::new(name, e.code, e.reason));
                 None
             }
+        }
+    }
+
+    /// `check` for an optional input (a query filter, a PATCH field): an
+    /// absent input stays `None`, a present one must parse.
+    pub fn check_opt<I, T>(
+        &mut self,
+        name: &str,
+        input: Option<I>,
+        parse: impl FnOnce(I) -> Result<T, crate::domain::DomainError>,
+    ) -> Option<Option<T>> {
+        match input {
+            None => Some(None),
+            Some(i) => self.check(name, parse(i)).map(Some),
         }
     }
 

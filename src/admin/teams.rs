@@ -45,6 +45,7 @@ crate::page_type!(TeamPage, Team, "A page of teams.");
 #[into_params(parameter_in = Query)]
 pub struct TeamQuery {
     /// Only teams of this municipality.
+    #[param(pattern = "^[0-9]{4}$")]
     pub municipality_code: Option<String>,
     /// Items per page, 1 to 200 (default 50).
     #[param(minimum = 1, maximum = 200)]
@@ -118,6 +119,13 @@ pub async fn list_teams(
     query: ApiQuery<TeamQuery>,
 ) -> ApiResult<HttpResponse> {
     let page = PageRequest::<Uuid>::parse(query.0.limit, query.0.cursor.as_deref())?;
+    let mut v = Invalid::new();
+    let code = v.check_opt(
+        "municipalityCode",
+        query.0.municipality_code.as_deref(),
+        MunicipalityCode::parse,
+    );
+    let (code,) = v.finish((code,))?;
     let mut conn = state.db().await?;
     let mut q = teams::table
         .select(Team::as_select())
@@ -127,8 +135,8 @@ pub async fn list_teams(
     if let Some(after) = page.after {
         q = q.filter(teams::id.gt(after));
     }
-    if let Some(code) = &query.0.municipality_code {
-        q = q.filter(teams::municipality_code.eq(code.clone()));
+    if let Some(code) = &code {
+        q = q.filter(teams::municipality_code.eq(code.as_str()));
     }
     if principal.role != Role::Admin {
         q = q.filter(

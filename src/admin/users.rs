@@ -93,6 +93,7 @@ crate::page_type!(UserPage, User, "A page of users.");
 #[into_params(parameter_in = Query)]
 pub struct UserQuery {
     pub role: Option<Role>,
+    #[param(pattern = "^[0-9]{4}$")]
     pub municipality_code: Option<String>,
     /// Items per page, 1 to 200 (default 50).
     #[param(minimum = 1, maximum = 200)]
@@ -351,6 +352,13 @@ pub async fn list_users(
     let event = AuditEvent::by(&principal, "search", "user", "list");
     enforce(&state, policy::admin(&principal), "user", event).await?;
     let page = PageRequest::<Uuid>::parse(query.0.limit, query.0.cursor.as_deref())?;
+    let mut v = Invalid::new();
+    let code = v.check_opt(
+        "municipalityCode",
+        query.0.municipality_code.as_deref(),
+        MunicipalityCode::parse,
+    );
+    let (code,) = v.finish((code,))?;
     let mut conn = state.db().await?;
     let mut q = users::table
         .select(UserRow::as_select())
@@ -363,8 +371,8 @@ pub async fn list_users(
     if let Some(role) = query.0.role {
         q = q.filter(users::role.eq(role.as_str()));
     }
-    if let Some(code) = &query.0.municipality_code {
-        q = q.filter(users::municipality_code.eq(code.clone()));
+    if let Some(code) = &code {
+        q = q.filter(users::municipality_code.eq(code.as_str()));
     }
     let rows = q.load(&mut conn).await?;
     let (rows, next_cursor) = finish(rows, page.limit, |u| u.id);

@@ -171,11 +171,18 @@ pub async fn login(
     body: ApiJson<LoginRequest>,
 ) -> ApiResult<HttpResponse> {
     let LoginRequest { username, password } = body.0;
-    if username.len() > 100 || password.len() > 1024 {
+    let mut conn = state.db().await?;
+    // A name PostgreSQL cannot store (NUL) or no account can have is simply
+    // a wrong login: audited, but kept out of the lockout table.
+    if username.len() > 100 || password.len() > 1024 || username.chars().any(char::is_control) {
+        AuditEvent::anonymous(&meta.0, "login_failed", "session")
+            .denied()
+            .detail(json!({"reason": "malformed"}))
+            .record(&mut conn)
+            .await?;
         return Err(invalid_credentials());
     }
     let key = username.trim().to_lowercase();
-    let mut conn = state.db().await?;
 
     let locked_until: Option<Option<DateTime<Utc>>> = login_failures::table
         .find(&key)

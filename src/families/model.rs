@@ -80,7 +80,9 @@ pub struct FamilySpec {
     pub members: Vec<MemberSpec>,
 }
 
-fn birth_date(date: NaiveDate, today: NaiveDate) -> Result<NaiveDate, DomainError> {
+/// A plausible birth date: not in the future, not before 1900 (the same
+/// bound as the column's CHECK).
+pub fn birth_date(date: NaiveDate, today: NaiveDate) -> Result<NaiveDate, DomainError> {
     if date > today {
         return Err(DomainError::new(
             "in_future",

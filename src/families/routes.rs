@@ -210,10 +210,7 @@ pub async fn list_families(
     .await?;
     let page = PageRequest::<Uuid>::parse(q.limit, q.cursor.as_deref())?;
     let mut v = Invalid::new();
-    let bsn = match &q.bsn {
-        Some(b) => v.check("bsn", Bsn::parse(b)).map(Some),
-        None => Some(None),
-    };
+    let bsn = v.check_opt("bsn", q.bsn.as_deref(), Bsn::parse);
     let name = v.check("name", text::optional(q.name.as_deref(), 200));
     let (bsn, name) = v.finish((bsn, name))?;
     let bsn_hash = bsn.as_ref().map(|b| state.vault.hash(b));
@@ -461,17 +458,10 @@ pub async fn update_member(
         "familyName",
         text::optional(update.family_name.as_deref(), 200),
     );
-    let bsn = match &update.bsn {
-        Some(b) => v.check("bsn", Bsn::parse(b)).map(Some),
-        None => Some(None),
-    };
-    if update.birth_date.is_some_and(|d| d > today) {
-        v.push(
-            "birthDate",
-            "in_future",
-            "A birth date cannot be in the future.",
-        );
-    }
+    let bsn = v.check_opt("bsn", update.bsn.as_deref(), Bsn::parse);
+    let born = v.check_opt("birthDate", update.birth_date, |d| {
+        super::model::birth_date(d, today)
+    });
     if update.ended_on.is_some_and(|d| d > today) {
         v.push(
             "endedOn",
@@ -479,7 +469,7 @@ pub async fn update_member(
             "A membership can only be ended today or in the past.",
         );
     }
-    let (given, family_name, bsn) = v.finish((given, family_name, bsn))?;
+    let (given, family_name, bsn, born) = v.finish((given, family_name, bsn, born))?;
     let mut conn = state.db().await?;
     let member = conn
         .transaction(async |conn| {
@@ -524,7 +514,7 @@ pub async fn update_member(
                     family_name
                         .as_ref()
                         .map(|f| family_members::family_name.eq(f)),
-                    update.birth_date.map(|d| family_members::birth_date.eq(d)),
+                    born.map(|d| family_members::birth_date.eq(d)),
                     update.ended_on.map(|d| family_members::ended_on.eq(d)),
                     family_members::updated_at.eq(diesel::dsl::now),
                 ))
@@ -533,7 +523,7 @@ pub async fn update_member(
             let changed: Vec<&str> = [
                 given.as_ref().map(|_| "givenName"),
                 family_name.as_ref().map(|_| "familyName"),
-                update.birth_date.map(|_| "birthDate"),
+                born.map(|_| "birthDate"),
                 bsn.as_ref().map(|_| "bsn"),
                 update.ended_on.map(|_| "endedOn"),
             ]

@@ -79,16 +79,27 @@ async fn an_unknown_user_and_a_wrong_password_get_the_same_answer() {
 
     let wrong = login_raw(&app, &user.username, "not-the-password").await;
     let unknown = login_raw(&app, "nobody.here", "not-the-password").await;
+    // A name no account can have (PostgreSQL cannot even store a NUL).
+    let malformed = login_raw(&app, "nobody\u{0}here", "not-the-password").await;
 
     assert_eq!(wrong.status, 401);
     assert_eq!(unknown.status, 401);
     assert_eq!(wrong.code(), "invalid_credentials");
     assert_eq!(
         without_request_specifics(wrong.body),
-        without_request_specifics(unknown.body)
+        without_request_specifics(unknown.body.clone())
+    );
+    assert_eq!(
+        without_request_specifics(unknown.body),
+        without_request_specifics(malformed.body)
     );
     let failed = app.audit_events("login_failed").await;
-    assert_eq!(failed.len(), 2);
+    assert_eq!(failed.len(), 3);
+    assert_eq!(
+        app.count("SELECT count(*) AS n FROM login_failures").await,
+        2,
+        "the malformed name is not a lockout key"
+    );
     assert!(failed.iter().all(|e| e.outcome == "denied"));
     assert!(
         failed

@@ -129,3 +129,23 @@ async fn the_audit_trail_refuses_update_and_delete() {
     assert!(update.contains("append-only"), "{update}");
     assert!(delete.contains("append-only"), "{delete}");
 }
+
+/// A CHECK that request validation failed to catch is still a client error
+/// (422 `constraint_violated`), never a 500: the mapping is in `ApiError`.
+#[actix_web::test]
+async fn a_check_violation_maps_to_a_client_error() {
+    let w = case_world().await;
+    let f = family(&w, None, None).await;
+    let mut conn = w.app.conn().await;
+    let err = diesel::sql_query(format!(
+        "UPDATE family_members SET birth_date = '0416-12-16' WHERE family_id = '{f}'"
+    ))
+    .execute(&mut conn)
+    .await
+    .expect_err("the CHECK refuses a birth date before 1900");
+
+    let api = gezinsregie::error::ApiError::from(err);
+
+    assert_eq!(api.status.as_u16(), 422);
+    assert_eq!(api.code, "constraint_violated");
+}
