@@ -34,6 +34,7 @@ diesel::table! {
         active -> Bool,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        provider_id -> Nullable<Uuid>,
     }
 }
 
@@ -127,6 +128,8 @@ diesel::table! {
         satisfaction_score -> Nullable<Int2>,
         dropout -> Nullable<Bool>,
         dropout_reason -> Nullable<Text>,
+        level -> Int2,
+        protection_measure -> Bool,
     }
 }
 
@@ -166,6 +169,75 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// Care providers.
+    providers (id) {
+        id -> Uuid,
+        name -> Text,
+        agb_code -> Text,
+        active -> Bool,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    /// Involvements: one provider, one care form, within a plan.
+    involvements (id) {
+        id -> Uuid,
+        plan_id -> Uuid,
+        family_id -> Uuid,
+        provider_id -> Uuid,
+        care_form_code -> Text,
+        segment -> Text,
+        level -> Nullable<Int2>,
+        product_category -> Text,
+        member_id -> Nullable<Uuid>,
+        status -> Text,
+        requested_on -> Date,
+        started_on -> Nullable<Date>,
+        ended_on -> Nullable<Date>,
+        end_reason -> Nullable<Text>,
+        reason -> Nullable<Text>,
+        end_note -> Nullable<Text>,
+        created_by -> Nullable<Uuid>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    /// Changes of a plan's care level.
+    scaling_events (id) {
+        id -> Uuid,
+        plan_id -> Uuid,
+        occurred_at -> Timestamptz,
+        from_level -> Int2,
+        to_level -> Int2,
+        direction -> Text,
+        reason -> Text,
+        decided_by -> Nullable<Uuid>,
+        involvement_ids -> Array<Uuid>,
+    }
+}
+
+diesel::table! {
+    /// Signals that hold now for open plans.
+    plan_signals (plan_id, code) {
+        plan_id -> Uuid,
+        code -> Text,
+        family_id -> Uuid,
+        municipality_code -> Text,
+        status -> Text,
+        facts -> Text,
+        detail -> Jsonb,
+        raised_at -> Timestamptz,
+        acknowledged_at -> Nullable<Timestamptz>,
+        acknowledged_by -> Nullable<Uuid>,
+        note -> Nullable<Text>,
+    }
+}
+
 diesel::joinable!(teams -> municipalities (municipality_code));
 diesel::joinable!(users -> municipalities (municipality_code));
 diesel::joinable!(auth_sessions -> users (user_id));
@@ -175,6 +247,10 @@ diesel::joinable!(family_members -> families (family_id));
 diesel::joinable!(plans -> families (family_id));
 diesel::joinable!(director_assignments -> plans (plan_id));
 diesel::joinable!(director_assignments -> users (user_id));
+diesel::joinable!(involvements -> providers (provider_id));
+diesel::joinable!(involvements -> plans (plan_id));
+diesel::joinable!(scaling_events -> plans (plan_id));
+diesel::joinable!(plan_signals -> plans (plan_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     municipalities,
@@ -189,4 +265,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     plans,
     director_assignments,
     audit_events,
+    providers,
+    involvements,
+    scaling_events,
+    plan_signals,
 );

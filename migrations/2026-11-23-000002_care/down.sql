@@ -1,0 +1,15 @@
+DROP TABLE plan_signals;
+DROP TRIGGER plans_closed_without_care ON plans;
+DROP FUNCTION check_closed_plan_without_care();
+DROP TRIGGER plans_level_derived ON plans;
+DROP TABLE scaling_events;
+DROP TABLE involvements;
+DROP FUNCTION plan_children_care_state_trigger();
+DROP FUNCTION plans_care_state_trigger();
+DROP FUNCTION check_plan_care_state(uuid);
+ALTER TABLE family_members DROP CONSTRAINT family_members_id_family;
+ALTER TABLE plans DROP CONSTRAINT plans_id_family;
+ALTER TABLE plans DROP COLUMN protection_measure;
+ALTER TABLE plans DROP COLUMN level;
+ALTER TABLE users DROP COLUMN provider_id;
+DROP TABLE providers;
