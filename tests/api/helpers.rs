@@ -260,6 +260,7 @@ impl TestApp {
                 .iter()
                 .map(|m| MunicipalityCode::parse(m).expect("code"))
                 .collect(),
+            provider_id: None,
             password: PASSWORD.into(),
         };
         let mut conn = self.conn().await;
