@@ -12,11 +12,12 @@ use std::time::Duration;
 
 use diesel::sql_types::{Int4, Int8, Uuid as SqlUuid};
 use diesel::QueryableByName;
-use diesel_async::{AsyncConnection, RunQueryDsl};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
 use super::state::sync_signals;
 use crate::audit::AuditEvent;
+use crate::domain::signals::Thresholds;
 use crate::domain::PlanStatus;
 use crate::error::{ApiError, ApiResult};
 use crate::plans::queries::plan_row;
@@ -32,9 +33,7 @@ struct Due {
 }
 
 /// Plans whose time-based signals are due for a change.
-pub async fn due_plans(state: &AppState) -> ApiResult<Vec<Uuid>> {
-    let t = &state.signals.thresholds;
-    let mut conn = state.db().await?;
+pub async fn due_plans(conn: &mut AsyncPgConnection, t: &Thresholds) -> ApiResult<Vec<Uuid>> {
     let rows: Vec<Due> = diesel::sql_query(
         "SELECT p.id AS plan_id FROM plans p
           WHERE p.status = 'intake' AND p.created_at < now() - make_interval(days => $1)
@@ -57,14 +56,17 @@ pub async fn due_plans(state: &AppState) -> ApiResult<Vec<Uuid>> {
     .bind::<Int4, _>(i32::try_from(t.long_wait_days).unwrap_or(i32::MAX))
     .bind::<Int4, _>(i32::try_from(t.yo_yo_window_days).unwrap_or(i32::MAX))
     .bind::<Int8, _>(BATCH)
-    .load(&mut conn)
+    .load(conn)
     .await?;
     Ok(rows.into_iter().map(|r| r.plan_id).collect())
 }
 
 /// Recomputes one plan's signals under its lock; audits what changed.
-pub async fn refresh_plan(state: &AppState, plan_id: Uuid) -> ApiResult<bool> {
-    let mut conn = state.db().await?;
+pub async fn refresh_plan(
+    conn: &mut AsyncPgConnection,
+    t: &Thresholds,
+    plan_id: Uuid,
+) -> ApiResult<bool> {
     conn.transaction(async |conn| {
         let Some(row) = plan_row(conn, plan_id, true).await? else {
             return Ok(false);
@@ -72,8 +74,7 @@ pub async fn refresh_plan(state: &AppState, plan_id: Uuid) -> ApiResult<bool> {
         if row.status()? == PlanStatus::Closed {
             return Ok(false);
         }
-        let changes =
-            sync_signals(conn, &state.signals.thresholds, plan_id, chrono::Utc::now()).await?;
+        let changes = sync_signals(conn, t, plan_id, chrono::Utc::now()).await?;
         if changes.is_empty() {
             return Ok(false);
         }
@@ -89,10 +90,10 @@ pub async fn refresh_plan(state: &AppState, plan_id: Uuid) -> ApiResult<bool> {
 }
 
 /// One round: every due plan refreshed. Returns how many changed.
-pub async fn refresh_due(state: &AppState) -> ApiResult<usize> {
+pub async fn refresh_due(conn: &mut AsyncPgConnection, t: &Thresholds) -> ApiResult<usize> {
     let mut changed = 0;
-    for plan_id in due_plans(state).await? {
-        if refresh_plan(state, plan_id).await? {
+    for plan_id in due_plans(conn, t).await? {
+        if refresh_plan(conn, t, plan_id).await? {
             changed += 1;
         }
     }
@@ -110,7 +111,11 @@ pub fn spawn(state: Arc<AppState>) {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            match refresh_due(&state).await {
+            let round = async {
+                let mut conn = state.db().await?;
+                refresh_due(&mut conn, &state.signals.thresholds).await
+            };
+            match round.await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(plans = n, "time-based signals refreshed"),
                 Err(e) => {
