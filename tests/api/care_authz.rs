@@ -308,7 +308,15 @@ async fn a_provider_sees_a_limited_view_and_changes_only_its_own_care() {
     .await
     .id();
     involve(&c, plan_id, c.provider_c, "pleegzorg", None, "active").await;
-    involve(&c, plan_id, c.provider_d, "dagbehandeling", Some(child), "active").await;
+    involve(
+        &c,
+        plan_id,
+        c.provider_d,
+        "dagbehandeling",
+        Some(child),
+        "active",
+    )
+    .await;
     let view = get(app, &format!("/plans/{plan_id}"), &c.pu_a.token).await;
     assert_eq!(view.status, 200, "{}", view.body);
     let items = view.body["involvements"].as_array().unwrap();
