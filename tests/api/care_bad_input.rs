@@ -7,7 +7,6 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use crate::care_world::*;
-use crate::case_world::*;
 
 #[actix_web::test]
 async fn bad_care_input_gets_a_problem_answer_naming_the_field() {
