@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Starts the server the way a newcomer does (`cargo run`: private PostgreSQL,
 # demo data), checks that it works, fuzzes the whole API with schemathesis
-# as a team lead and the administration as the admin for a bounded time, then stops it with Ctrl-C (SIGINT) and
+# as a team lead, the administration as the admin and the care endpoints as
+# a provider user, for a bounded time, then stops it with Ctrl-C (SIGINT) and
 # checks that it shut down cleanly, PostgreSQL included.
 #
 # Env: SCHEMATHESIS (binary), ST_MAX_TIME (seconds for the team lead pass,
 #      default 150), ST_ADMIN_TIME (seconds for the administration pass as
-#      the admin, default 60), SCHEMATHESIS_USER / SCHEMATHESIS_PASSWORD
+#      the admin, default 60), ST_PROVIDER_TIME (seconds for the care pass
+#      as the demo provider user, default 45), SCHEMATHESIS_USER / SCHEMATHESIS_PASSWORD
 #      (default: the demo team lead).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +16,7 @@ cd "$(dirname "$0")/.."
 ST="${SCHEMATHESIS:-schemathesis}"
 MAX_TIME="${ST_MAX_TIME:-150}"
 ADMIN_TIME="${ST_ADMIN_TIME:-60}"
+PROVIDER_TIME="${ST_PROVIDER_TIME:-45}"
 USER_NAME="${SCHEMATHESIS_USER:-teamlead.leiden}"
 USER_PASSWORD="${SCHEMATHESIS_PASSWORD:-gezinsregie-demo}"
 PORT="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
@@ -114,6 +117,10 @@ fuzz "all operations as $USER_NAME" "$TOKEN" "$MAX_TIME"
 # ...and the administration the team lead may not reach, as the admin.
 ADMIN_TOKEN="$(login "${SCHEMATHESIS_ADMIN:-admin}" "${SCHEMATHESIS_ADMIN_PASSWORD:-gezinsregie-demo}")"
 fuzz "administration as admin" "$ADMIN_TOKEN" "$ADMIN_TIME" --include-tag Administration
+[ "$pass_status" = 0 ] || st_status=1
+# ...and the care endpoints as a provider user (its own limited view).
+PROVIDER_TOKEN="$(login "${SCHEMATHESIS_PROVIDER:-zorg.rijnland}" "${SCHEMATHESIS_PROVIDER_PASSWORD:-gezinsregie-demo}")"
+fuzz "care as a provider user" "$PROVIDER_TOKEN" "$PROVIDER_TIME" --include-tag Care
 [ "$pass_status" = 0 ] || st_status=1
 
 echo "--- shutdown on Ctrl-C"

@@ -326,7 +326,8 @@ pub async fn list_family_plans(
     Ok(HttpResponse::Ok().json(page_out))
 }
 
-/// Read a plan.
+/// Read a plan. A provider user gets the limited view of a plan its provider
+/// has requested or active care in: no signals, no other provider's notes.
 #[utoipa::path(get, path = "/plans/{id}", tag = "Plans", operation_id = "getPlan",
     params(("id" = Uuid, Path, description = "Plan id")),
     responses((status = 200, description = "The plan", body = Plan, headers(("ETag" = String, description = "Plan version")))))]
