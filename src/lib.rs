@@ -16,6 +16,7 @@ pub mod demo;
 pub mod domain;
 pub mod error;
 pub mod families;
+pub mod generate;
 pub mod health;
 pub mod http;
 pub mod openapi;

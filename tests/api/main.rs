@@ -11,6 +11,7 @@ mod case_world;
 mod cluster;
 mod directors;
 mod families;
+mod generator;
 mod helpers;
 mod invariants;
 mod openapi;
