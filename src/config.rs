@@ -44,6 +44,10 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub log: LogSettings,
     #[serde(default)]
+    pub care: CareSettings,
+    #[serde(default)]
+    pub signals: SignalSettings,
+    #[serde(default)]
     pub secrets: SecretSettings,
     #[serde(skip, default = "default_env")]
     pub environment: Environment,
@@ -85,6 +89,32 @@ pub struct AuthSettings {
 pub struct LogSettings {
     pub format: String,
     pub filter: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct CareSettings {
+    /// Care-form catalogue of the region; the embedded Holland Rijnland
+    /// catalogue (`config/care-forms/holland-rijnland.toml`) when unset.
+    #[serde(default)]
+    pub catalogue_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SignalSettings {
+    #[serde(flatten)]
+    pub thresholds: crate::domain::signals::Thresholds,
+    /// How often the server refreshes the time-based signals (long_wait,
+    /// intake_without_director, yo_yo leaving its window); 0 disables it.
+    pub refresh_interval_seconds: u64,
+}
+
+impl Default for SignalSettings {
+    fn default() -> Self {
+        Self {
+            thresholds: Default::default(),
+            refresh_interval_seconds: 300,
+        }
+    }
 }
 
 /// Base64-encoded 32-byte keys. Debug is redacted so settings can be logged.
@@ -228,7 +258,7 @@ impl Settings {
     }
 }
 
-fn toml_from_str<T: serde::de::DeserializeOwned>(text: &str) -> anyhow::Result<T> {
+pub(crate) fn toml_from_str<T: serde::de::DeserializeOwned>(text: &str) -> anyhow::Result<T> {
     let cfg = config::Config::builder()
         .add_source(config::File::from_str(text, config::FileFormat::Toml))
         .build()?;

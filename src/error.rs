@@ -279,6 +279,19 @@ impl From<DieselError> for ApiError {
                         "team_name_taken",
                         "The municipality already has a team with this name.",
                     ),
+                    (_, "providers_agb_code_key") => ApiError::conflict(
+                        "agb_code_taken",
+                        "A provider with this AGB code is already registered.",
+                    ),
+                    (_, "involvements_once_at_a_time") => ApiError::conflict(
+                        "involvement_exists",
+                        "This provider already delivers this care form to this person in the plan.",
+                    ),
+                    (_, "plans_closed_without_care") => involvements_still_running(),
+                    (_, "plans_level_derived") => ApiError::conflict(
+                        "concurrent_update",
+                        "Another change to this plan's care happened at the same time; retry.",
+                    ),
                     (DatabaseErrorKind::SerializationFailure, _) => ApiError::conflict(
                         "concurrent_update",
                         "A concurrent change conflicted with this request; retry.",
@@ -308,6 +321,14 @@ impl From<DieselError> for ApiError {
             _ => ApiError::internal(err),
         }
     }
+}
+
+/// 409 for closing a plan while care is still requested or running.
+pub fn involvements_still_running() -> ApiError {
+    ApiError::conflict(
+        "involvements_active",
+        "The plan still has requested or active involvements; end them before closing it.",
+    )
 }
 
 impl From<diesel_async::pooled_connection::deadpool::PoolError> for ApiError {

@@ -4,11 +4,13 @@
 //!
 //! Where things live: `domain/` pure rules, `db/` database and local cluster,
 //! `auth/` tokens and policies, `audit/` the trail, `http/` HTTP plumbing,
-//! and one folder per resource (`admin/`, `families/`, `plans/`).
+//! and one folder per resource (`admin/`, `families/`, `plans/`, `care/` for
+//! involvements, scaling and signals).
 
 pub mod admin;
 pub mod audit;
 pub mod auth;
+pub mod care;
 pub mod config;
 pub mod crypto;
 pub mod db;

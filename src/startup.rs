@@ -29,6 +29,7 @@ impl Application {
         let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port))?;
         let port = listener.local_addr()?.port();
         let state = AppState::new(settings, keys, pool)?;
+        crate::care::refresh::spawn(state.clone());
         let server = run(listener, state, settings)?;
         Ok(Self { port, server })
     }
@@ -103,4 +104,5 @@ pub fn api_routes(cfg: &mut web::ServiceConfig) {
     crate::admin::routes(cfg);
     crate::families::routes::routes(cfg);
     crate::plans::routes(cfg);
+    crate::care::routes::routes(cfg);
 }

@@ -3,7 +3,8 @@
 use std::sync::Arc;
 
 use crate::auth::tokens::TokenIssuer;
-use crate::config::{AuthSettings, Keys, Settings};
+use crate::care::catalogue::Catalogue;
+use crate::config::{AuthSettings, Keys, Settings, SignalSettings};
 use crate::crypto::BsnVault;
 use crate::db::{DbConn, DbPool};
 use crate::error::ApiError;
@@ -13,6 +14,9 @@ pub struct AppState {
     pub tokens: TokenIssuer,
     pub vault: BsnVault,
     pub auth: AuthSettings,
+    /// The region's care forms.
+    pub catalogue: Catalogue,
+    pub signals: SignalSettings,
 }
 
 impl AppState {
@@ -26,6 +30,8 @@ impl AppState {
             ),
             vault: BsnVault::new(&keys.bsn_encryption, &keys.bsn_hash)?,
             auth: settings.auth.clone(),
+            catalogue: Catalogue::load(settings.care.catalogue_file.as_deref())?,
+            signals: settings.signals.clone(),
         }))
     }
 

@@ -9,6 +9,7 @@ DROP FUNCTION plans_care_state_trigger();
 DROP FUNCTION check_plan_care_state(uuid);
 ALTER TABLE family_members DROP CONSTRAINT family_members_id_family;
 ALTER TABLE plans DROP CONSTRAINT plans_id_family;
+DROP INDEX plans_intake_since;
 ALTER TABLE plans DROP COLUMN protection_measure;
 ALTER TABLE plans DROP COLUMN level;
 ALTER TABLE users DROP COLUMN provider_id;

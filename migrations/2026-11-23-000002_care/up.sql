@@ -32,6 +32,8 @@ COMMENT ON COLUMN users.provider_id IS 'Provider a provider_user works for; null
 ALTER TABLE plans ADD COLUMN level smallint NOT NULL DEFAULT 0 CHECK (level BETWEEN 0 AND 7);
 ALTER TABLE plans ADD COLUMN protection_measure boolean NOT NULL DEFAULT false;
 ALTER TABLE plans ADD CONSTRAINT plans_id_family UNIQUE (id, family_id);
+-- The periodic signal refresh finds intakes growing old through this.
+CREATE INDEX plans_intake_since ON plans (created_at) WHERE status = 'intake';
 COMMENT ON COLUMN plans.level IS 'Care level: the highest level among active involvements, 0 without any (derived; checked at commit).';
 COMMENT ON COLUMN plans.protection_measure IS 'Whether an active safety involvement (child protection, juvenile probation) exists (derived; checked at commit).';
 

@@ -1,7 +1,9 @@
-//! Administration: municipalities (tenants), JGT teams and user accounts.
+//! Administration: municipalities (tenants), JGT teams, user accounts and
+//! care providers.
 //! Functional administrators manage these; they never see family data.
 
 pub mod municipalities;
+pub mod providers;
 pub mod teams;
 pub mod users;
 
@@ -10,5 +12,6 @@ use actix_web::web;
 pub fn routes(cfg: &mut web::ServiceConfig) {
     municipalities::routes(cfg);
     teams::routes(cfg);
+    providers::routes(cfg);
     users::routes(cfg);
 }

@@ -15,7 +15,9 @@ use uuid::Uuid;
 use crate::admin::teams::{team_in_municipality, unknown_team};
 use crate::audit::AuditEvent;
 use crate::auth::{enforce, password, policy, Principal};
-use crate::db::schema::{auth_sessions, municipalities, user_served_municipalities, users};
+use crate::db::schema::{
+    auth_sessions, municipalities, providers, user_served_municipalities, users,
+};
 use crate::domain::{text, DomainError, MunicipalityCode, Role};
 use crate::error::{ApiError, ApiResult, Invalid};
 use crate::http::extract::{ApiJson, ApiQuery};
@@ -35,7 +37,7 @@ pub struct NewUser {
     pub municipality_code: Option<String>,
     /// Required for jgt_worker; optional for team_lead.
     pub team_id: Option<Uuid>,
-    /// Required for provider_user (providers arrive with the care issue).
+    /// Required for provider_user, refused for other roles.
     pub provider_id: Option<Uuid>,
     /// For gi_worker: further municipalities its GI serves.
     pub served_municipality_codes: Option<Vec<String>>,
@@ -65,6 +67,7 @@ struct UserRow {
     role: String,
     municipality_code: Option<String>,
     team_id: Option<Uuid>,
+    provider_id: Option<Uuid>,
     active: bool,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
@@ -81,6 +84,8 @@ pub struct User {
     pub municipality_code: Option<String>,
     pub team_id: Option<Uuid>,
     pub served_municipality_codes: Vec<String>,
+    /// Provider of a provider_user.
+    pub provider_id: Option<Uuid>,
     pub active: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -143,6 +148,7 @@ async fn load_users(conn: &mut AsyncPgConnection, rows: Vec<UserRow>) -> ApiResu
                 role,
                 municipality_code: r.municipality_code,
                 team_id: r.team_id,
+                provider_id: r.provider_id,
                 active: r.active,
                 created_at: r.created_at,
                 updated_at: r.updated_at,
@@ -180,6 +186,8 @@ pub struct UserSpec {
     pub municipality: Option<MunicipalityCode>,
     pub team_id: Option<Uuid>,
     pub served: Vec<MunicipalityCode>,
+    /// Provider of a provider_user; none for other roles.
+    pub provider_id: Option<Uuid>,
     pub password: String,
 }
 
@@ -206,6 +214,13 @@ impl NewUser {
                 "providerId",
                 "required",
                 "A provider user belongs to a provider.",
+            );
+        }
+        if self.role != Role::ProviderUser && self.provider_id.is_some() {
+            v.push(
+                "providerId",
+                "not_allowed",
+                "Only provider users belong to a provider.",
             );
         }
         let served_input = self.served_municipality_codes.unwrap_or_default();
@@ -238,6 +253,7 @@ impl NewUser {
             municipality,
             team_id: self.team_id,
             served,
+            provider_id: self.provider_id,
             password,
         })
     }
@@ -273,11 +289,18 @@ pub async fn insert_user(
             return Err(unknown_team());
         }
     }
-    if spec.role == Role::ProviderUser {
-        return Err(ApiError::unprocessable(
-            "unknown_provider",
-            "The provider does not exist.",
-        ));
+    if let Some(provider_id) = spec.provider_id {
+        let found: i64 = providers::table
+            .find(provider_id)
+            .count()
+            .get_result(conn)
+            .await?;
+        if found == 0 {
+            return Err(ApiError::unprocessable(
+                "unknown_provider",
+                "The provider does not exist.",
+            ));
+        }
     }
     diesel::insert_into(users::table)
         .values((
@@ -287,6 +310,7 @@ pub async fn insert_user(
             users::role.eq(spec.role.as_str()),
             users::municipality_code.eq(&municipality),
             users::team_id.eq(spec.team_id),
+            users::provider_id.eq(spec.provider_id),
             users::password_hash.eq(password_hash),
         ))
         .execute(conn)

@@ -98,6 +98,31 @@ impl AuditEvent {
         }
     }
 
+    /// An event of the server itself (the periodic signal refresh).
+    pub fn system(
+        action: &'static str,
+        resource_type: &'static str,
+        resource_id: impl ToString,
+    ) -> Self {
+        Self {
+            actor_type: "system",
+            actor_id: None,
+            actor_role: None,
+            on_behalf_of: None,
+            purpose: "care_coordination",
+            municipality_code: None,
+            action,
+            resource_type,
+            resource_id: Some(resource_id.to_string()),
+            family_id: None,
+            outcome: "success",
+            emergency_access: false,
+            request_id: None,
+            ip: None,
+            detail: Value::Object(Default::default()),
+        }
+    }
+
     /// Names the user an anonymous event turned out to be about.
     pub fn user(mut self, id: Uuid, role: &str, municipality: Option<String>) -> Self {
         self.actor_type = "user";

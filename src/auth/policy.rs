@@ -128,6 +128,35 @@ pub fn change_plan(p: &Principal, f: &FamilyFacts) -> Decision {
     }
 }
 
+/// A provider user reads a plan of its own municipality in which its
+/// provider has requested or active care. Everything else is hidden (404),
+/// so a provider learns nothing about plans it is not part of.
+pub fn provider_read_plan(p: &Principal, municipality: &str, providers: &[Uuid]) -> Decision {
+    let own = p.role == Role::ProviderUser
+        && p.municipality_code.as_deref() == Some(municipality)
+        && p.provider_id.is_some_and(|id| providers.contains(&id));
+    if own {
+        Ok(())
+    } else {
+        Err(Denial::Hidden)
+    }
+}
+
+/// A provider user starts and ends only its own provider's involvements, in
+/// its own municipality; other involvements are hidden (404).
+pub fn provider_change_involvement(p: &Principal, municipality: &str, provider: Uuid) -> Decision {
+    provider_read_plan(p, municipality, &[provider])
+}
+
+/// The provider work list: provider users only.
+pub fn provider_worklist(p: &Principal) -> Decision {
+    if p.role == Role::ProviderUser && p.provider_id.is_some() {
+        Ok(())
+    } else {
+        Err(Denial::Forbidden)
+    }
+}
+
 /// Facts about a user whose caseload is asked for.
 #[derive(Debug, Clone)]
 pub struct UserFacts {
@@ -173,6 +202,7 @@ mod tests {
             municipality_code: (role != Role::Admin).then(|| municipality.to_owned()),
             team_id: team,
             served_municipalities: vec![],
+            provider_id: None,
             request: RequestContext {
                 request_id: "r".into(),
                 path: "/".into(),
@@ -267,6 +297,33 @@ mod tests {
             Ok(())
         );
         assert_eq!(change_plan(&lead, &family("0546", team, None)), Ok(()));
+    }
+
+    #[test]
+    fn provider_users_see_only_plans_of_their_provider_in_their_municipality() {
+        let own = Uuid::new_v4();
+        let other = Uuid::new_v4();
+        let mut p = principal(Role::ProviderUser, "0546", None);
+        p.provider_id = Some(own);
+        assert_eq!(provider_read_plan(&p, "0546", &[other, own]), Ok(()));
+        assert_eq!(
+            provider_read_plan(&p, "0546", &[other]),
+            Err(Denial::Hidden)
+        );
+        assert_eq!(provider_read_plan(&p, "0537", &[own]), Err(Denial::Hidden));
+        assert_eq!(provider_change_involvement(&p, "0546", own), Ok(()));
+        assert_eq!(
+            provider_change_involvement(&p, "0546", other),
+            Err(Denial::Hidden)
+        );
+        // A JGT worker is never let in through the provider rules.
+        let worker = principal(Role::JgtWorker, "0546", Some(Uuid::new_v4()));
+        assert_eq!(
+            provider_read_plan(&worker, "0546", &[own]),
+            Err(Denial::Hidden)
+        );
+        assert_eq!(provider_worklist(&worker), Err(Denial::Forbidden));
+        assert_eq!(provider_worklist(&p), Ok(()));
     }
 
     #[test]

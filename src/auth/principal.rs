@@ -31,6 +31,8 @@ pub struct Principal {
     pub team_id: Option<Uuid>,
     /// For GI workers: municipalities served besides the home one.
     pub served_municipalities: Vec<String>,
+    /// For provider users: the provider they work for.
+    pub provider_id: Option<Uuid>,
     pub request: RequestContext,
 }
 
@@ -73,6 +75,7 @@ type SessionRow = (
     bool,
     Option<DateTime<Utc>>,
     DateTime<Utc>,
+    Option<Uuid>,
 );
 
 impl FromRequest for Principal {
@@ -106,6 +109,7 @@ impl FromRequest for Principal {
                     users::active,
                     auth_sessions::revoked_at,
                     auth_sessions::expires_at,
+                    users::provider_id,
                 ))
                 .first(&mut conn)
                 .await
@@ -120,6 +124,7 @@ impl FromRequest for Principal {
                 active,
                 revoked_at,
                 expires_at,
+                provider_id,
             )) = row
             else {
                 return Err(ApiError::unauthorized(
@@ -151,6 +156,7 @@ impl FromRequest for Principal {
                 municipality_code,
                 team_id,
                 served_municipalities,
+                provider_id,
                 request: ctx,
             })
         })

@@ -3,8 +3,10 @@
 //! unchecked BSN or municipality code.
 
 pub mod bsn;
+pub mod care;
 pub mod codes;
 pub mod roles;
+pub mod signals;
 pub mod text;
 
 pub use bsn::Bsn;

@@ -209,8 +209,10 @@ pub struct PlanSummary {
     pub director_id: Option<Uuid>,
     /// Care level derived from active involvements (0: no care beyond the normal network).
     pub level: i32,
-    /// Open signal codes.
-    pub signals: Vec<String>,
+    /// Whether a child protection measure is in force.
+    pub protection_measure: bool,
+    /// Codes of the signals that hold (open or acknowledged).
+    pub signals: Vec<crate::domain::signals::SignalCode>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -252,6 +254,8 @@ pub struct FamilyQuery {
     pub team_id: Option<Uuid>,
     /// Families whose open plan this user directs.
     pub director_id: Option<Uuid>,
+    /// Families whose open plan carries this signal (open or acknowledged).
+    pub signal: Option<crate::domain::signals::SignalCode>,
     /// Items per page, 1 to 200 (default 50).
     #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,

@@ -94,6 +94,10 @@ struct SummaryRow {
     status: String,
     #[diesel(sql_type = Nullable<SqlUuid>)]
     director_id: Option<Uuid>,
+    #[diesel(sql_type = diesel::sql_types::Int2)]
+    level: i16,
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    protection_measure: bool,
 }
 
 /// Open-plan summaries of the given families, keyed by family.
@@ -102,7 +106,8 @@ pub async fn plan_summaries(
     family_ids: &[Uuid],
 ) -> ApiResult<Vec<(Uuid, PlanSummary)>> {
     let rows: Vec<SummaryRow> = diesel::sql_query(
-        "SELECT p.family_id, p.id AS plan_id, p.status, d.user_id AS director_id
+        "SELECT p.family_id, p.id AS plan_id, p.status, d.user_id AS director_id,
+                p.level, p.protection_measure
          FROM plans p
          LEFT JOIN director_assignments d ON d.plan_id = p.id AND d.ended_at IS NULL
          WHERE p.family_id = ANY($1) AND p.status <> 'closed'",
@@ -110,8 +115,14 @@ pub async fn plan_summaries(
     .bind::<diesel::sql_types::Array<SqlUuid>, _>(family_ids)
     .load(conn)
     .await?;
+    let plan_ids: Vec<Uuid> = rows.iter().map(|r| r.plan_id).collect();
+    let mut codes = crate::care::queries::signal_codes(conn, &plan_ids).await?;
     rows.into_iter()
         .map(|r| {
+            let signals = codes
+                .extract_if(.., |(plan, _)| *plan == r.plan_id)
+                .map(|(_, code)| code)
+                .collect();
             let status = PlanStatus::parse(&r.status)
                 .ok_or_else(|| ApiError::internal(anyhow::anyhow!("unknown plan status")))?;
             Ok((
@@ -120,8 +131,9 @@ pub async fn plan_summaries(
                     plan_id: r.plan_id,
                     status,
                     director_id: r.director_id,
-                    level: 0,
-                    signals: Vec::new(),
+                    level: i32::from(r.level),
+                    protection_measure: r.protection_measure,
+                    signals,
                 },
             ))
         })

@@ -107,6 +107,14 @@ pub async fn assign_director(
                 ))
                 .execute(conn)
                 .await?;
+            // The first director ends an intake_without_director signal.
+            let signals = crate::care::state::sync_signals(
+                conn,
+                &state.signals.thresholds,
+                plan_id,
+                chrono::Utc::now(),
+            )
+            .await?;
             event
                 .family(facts.family_id)
                 .municipality(row.municipality_code.clone())
@@ -114,6 +122,7 @@ pub async fn assign_director(
                     "fromUserId": current.as_ref().map(|c| c.user_id),
                     "toUserId": target,
                     "firstAssignment": first_assignment,
+                    "signals": signals,
                 }))
                 .record(conn)
                 .await?;

@@ -169,12 +169,10 @@ pub struct Plan {
     pub level: i32,
     /// Whether a child protection measure is in force (a `safety` involvement).
     pub protection_measure: bool,
-    /// Care involvements (providers and care forms) of the plan.
-    #[schema(value_type = Vec<Object>)]
-    pub involvements: Vec<serde_json::Value>,
-    /// Open and acknowledged signals.
-    #[schema(value_type = Vec<Object>)]
-    pub signals: Vec<serde_json::Value>,
+    /// Care involvements (providers and care forms) of the plan, ended ones included.
+    pub involvements: Vec<crate::care::model::Involvement>,
+    /// Open and acknowledged signals (empty in a provider's view).
+    pub signals: Vec<crate::care::model::Signal>,
     /// Optimistic-concurrency version; also sent as the ETag.
     pub version: i32,
     pub created_at: DateTime<Utc>,

@@ -6,6 +6,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
 use super::model::{DirectorRef, Goal, Outcome, Plan};
+use crate::care::queries::{plan_involvements, plan_signal_views, Lens};
 use crate::db::schema::{director_assignments, plans, user_served_municipalities, users};
 use crate::domain::{GoalRealisation, PlanStatus, Role};
 use crate::error::{ApiError, ApiResult};
@@ -28,6 +29,8 @@ pub struct PlanRow {
     pub satisfaction_score: Option<i16>,
     pub dropout: Option<bool>,
     pub dropout_reason: Option<String>,
+    pub level: i16,
+    pub protection_measure: bool,
 }
 
 impl PlanRow {
@@ -126,8 +129,13 @@ pub async fn clock_now(conn: &mut AsyncPgConnection) -> ApiResult<DateTime<Utc>>
     Ok(now.at)
 }
 
-/// The plan view for a row.
-pub async fn plan_view(conn: &mut AsyncPgConnection, row: PlanRow) -> ApiResult<Plan> {
+/// The plan view for a row, through `lens`: a provider sees no signals and
+/// no other provider's notes.
+pub async fn plan_view(
+    conn: &mut AsyncPgConnection,
+    row: PlanRow,
+    lens: Lens<'_>,
+) -> ApiResult<Plan> {
     let status = row.status()?;
     let director = current_director(conn, row.id).await?.map(|d| DirectorRef {
         user_id: d.user_id,
@@ -153,10 +161,13 @@ pub async fn plan_view(conn: &mut AsyncPgConnection, row: PlanRow) -> ApiResult<
         title: row.title,
         goals,
         director,
-        level: 0,
-        protection_measure: false,
-        involvements: Vec::new(),
-        signals: Vec::new(),
+        level: i32::from(row.level),
+        protection_measure: row.protection_measure,
+        involvements: plan_involvements(conn, row.id, lens).await?,
+        signals: match lens.provider {
+            None => plan_signal_views(conn, row.id).await?,
+            Some(_) => Vec::new(),
+        },
         version: row.version,
         created_at: row.created_at,
         activated_at: row.activated_at,
@@ -166,11 +177,15 @@ pub async fn plan_view(conn: &mut AsyncPgConnection, row: PlanRow) -> ApiResult<
     })
 }
 
-pub async fn load_plan(conn: &mut AsyncPgConnection, plan_id: Uuid) -> ApiResult<Plan> {
+pub async fn load_plan(
+    conn: &mut AsyncPgConnection,
+    plan_id: Uuid,
+    lens: Lens<'_>,
+) -> ApiResult<Plan> {
     let row = plan_row(conn, plan_id, false)
         .await?
         .ok_or_else(|| ApiError::not_found("Plan"))?;
-    plan_view(conn, row).await
+    plan_view(conn, row, lens).await
 }
 
 /// Whether `user_id` may direct plans of `municipality`: an active,

@@ -14,9 +14,11 @@ use super::queries::*;
 use crate::audit::AuditEvent;
 use crate::auth::policy::{self, Decision, FamilyFacts};
 use crate::auth::{enforce, Principal};
-use crate::db::schema::{director_assignments, plans};
+use crate::care::queries::{providers_in_plan, Lens};
+use crate::care::state::sync_signals;
+use crate::db::schema::{director_assignments, involvements, plans};
 use crate::domain::{text, PlanStatus, Role};
-use crate::error::{ApiError, ApiResult, Invalid};
+use crate::error::{involvements_still_running, ApiError, ApiResult, Invalid};
 use crate::families::access::authorize_as;
 use crate::http::extract::{ApiJson, ApiQuery};
 use crate::http::pagination::{finish, PageRequest};
@@ -189,7 +191,7 @@ pub async fn create_plan(
                 .detail(json!({"status": status.as_str(), "directorId": body.director_id}))
                 .record(conn)
                 .await?;
-            load_plan(conn, plan_id).await
+            load_plan(conn, plan_id, Lens::full(&state.catalogue)).await
         })
         .await;
     match result {
@@ -265,7 +267,7 @@ pub async fn get_current_plan(
                 .municipality(facts.municipality_code.clone())
                 .record(conn)
                 .await?;
-            plan_view(conn, row).await
+            plan_view(conn, row, Lens::full(&state.catalogue)).await
         })
         .await?;
     Ok(with_etag(StatusCode::OK, &plan))
@@ -310,7 +312,7 @@ pub async fn list_family_plans(
             let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
             let mut items = Vec::new();
             for row in rows {
-                items.push(plan_view(conn, row).await?);
+                items.push(plan_view(conn, row, Lens::full(&state.catalogue)).await?);
             }
             event
                 .family(family_id)
@@ -335,6 +337,9 @@ pub async fn get_plan(
 ) -> ApiResult<HttpResponse> {
     let plan_id = id.into_inner();
     let event = AuditEvent::by(&principal, "read", "plan", plan_id);
+    if principal.role == Role::ProviderUser {
+        return get_plan_as_provider(&state, &principal, plan_id, event).await;
+    }
     let facts = authorize_plan(
         &state,
         &principal,
@@ -346,13 +351,50 @@ pub async fn get_plan(
     let mut conn = state.db().await?;
     let plan = conn
         .transaction(async |conn| {
-            let plan = load_plan(conn, plan_id).await?;
+            let plan = load_plan(conn, plan_id, Lens::full(&state.catalogue)).await?;
             event
                 .family(facts.family_id)
                 .municipality(facts.municipality_code.clone())
                 .record(conn)
                 .await?;
             Ok::<_, ApiError>(plan)
+        })
+        .await?;
+    Ok(with_etag(StatusCode::OK, &plan))
+}
+
+/// A provider's limited view of a plan it has care in: no signals, no other
+/// provider's notes (the family record and BSNs are not reachable at all).
+async fn get_plan_as_provider(
+    state: &AppState,
+    principal: &Principal,
+    plan_id: Uuid,
+    event: AuditEvent,
+) -> ApiResult<HttpResponse> {
+    let mut conn = state.db().await?;
+    let row = plan_row(&mut conn, plan_id, false).await?;
+    let (decision, event) = match &row {
+        Some(r) => {
+            let providers = providers_in_plan(&mut conn, plan_id).await?;
+            (
+                policy::provider_read_plan(principal, &r.municipality_code, &providers),
+                event
+                    .family(r.family_id)
+                    .municipality(r.municipality_code.clone()),
+            )
+        }
+        None => (Err(policy::Denial::Hidden), event),
+    };
+    drop(conn);
+    enforce(state, decision, "plan", event.clone()).await?;
+    let (Some(row), Some(provider)) = (row, principal.provider_id) else {
+        return Err(ApiError::not_found("Plan"));
+    };
+    let mut conn = state.db().await?;
+    let plan = conn
+        .transaction(async |conn| {
+            event.record(conn).await?;
+            plan_view(conn, row, Lens::provider(&state.catalogue, provider)).await
         })
         .await?;
     Ok(with_etag(StatusCode::OK, &plan))
@@ -428,7 +470,7 @@ pub async fn update_plan(
                 .detail(json!({"changed": changed}))
                 .record(conn)
                 .await?;
-            load_plan(conn, plan_id).await
+            load_plan(conn, plan_id, Lens::full(&state.catalogue)).await
         })
         .await?;
     Ok(with_etag(StatusCode::OK, &plan))
@@ -443,7 +485,7 @@ pub async fn update_plan(
     request_body = ClosePlan,
     responses(
         (status = 200, description = "The closed plan", body = Plan, headers(("ETag" = String, description = "New plan version"))),
-        (status = 409, description = "Already closed, or involvements still active", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Already closed (`plan_closed`), or involvements still requested or active (`involvements_active`)", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 412, description = "Stale ETag (`version_mismatch`)", body = crate::error::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn close_plan(
@@ -469,6 +511,15 @@ pub async fn close_plan(
     let plan = conn
         .transaction(async |conn| {
             lock_for_change(conn, &principal, &facts, plan_id, expected).await?;
+            let running: i64 = involvements::table
+                .filter(involvements::plan_id.eq(plan_id))
+                .filter(involvements::status.ne("ended"))
+                .count()
+                .get_result(conn)
+                .await?;
+            if running > 0 {
+                return Err(involvements_still_running().with_extra("runningInvolvements", running));
+            }
             // The plan closes at the instant its director assignment ends.
             let closed_at = match end_current_assignment(conn, plan_id).await? {
                 Some(ended) => ended,
@@ -488,13 +539,16 @@ pub async fn close_plan(
                 ))
                 .execute(conn)
                 .await?;
+            // A closed plan carries no signals.
+            let signals =
+                sync_signals(conn, &state.signals.thresholds, plan_id, chrono::Utc::now()).await?;
             event
                 .family(facts.family_id)
                 .municipality(facts.municipality_code.clone())
-                .detail(json!({"goalRealisation": spec.goal_realisation.as_str(), "dropout": spec.dropout}))
+                .detail(json!({"goalRealisation": spec.goal_realisation.as_str(), "dropout": spec.dropout, "signals": signals}))
                 .record(conn)
                 .await?;
-            load_plan(conn, plan_id).await
+            load_plan(conn, plan_id, Lens::full(&state.catalogue)).await
         })
         .await?;
     Ok(with_etag(StatusCode::OK, &plan))

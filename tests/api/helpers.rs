@@ -245,6 +245,29 @@ impl TestApp {
         team: Option<Uuid>,
         served: &[&str],
     ) -> TestUser {
+        self.user_full(role, municipality, team, served, None).await
+    }
+
+    /// A provider user of `provider` in `municipality`.
+    pub async fn provider_user(&self, municipality: &str, provider: Uuid) -> TestUser {
+        self.user_full(
+            Role::ProviderUser,
+            Some(municipality),
+            None,
+            &[],
+            Some(provider),
+        )
+        .await
+    }
+
+    async fn user_full(
+        &self,
+        role: Role,
+        municipality: Option<&str>,
+        team: Option<Uuid>,
+        served: &[&str],
+        provider_id: Option<Uuid>,
+    ) -> TestUser {
         let username = format!(
             "{}.{}",
             role.as_str().replace('_', ""),
@@ -260,6 +283,7 @@ impl TestApp {
                 .iter()
                 .map(|m| MunicipalityCode::parse(m).expect("code"))
                 .collect(),
+            provider_id,
             password: PASSWORD.into(),
         };
         let mut conn = self.conn().await;

@@ -5,6 +5,10 @@
 
 mod admin;
 mod auth;
+mod care;
+mod care_authz;
+mod care_bad_input;
+mod care_world;
 mod case_authz;
 mod case_bad_input;
 mod case_world;

@@ -2,6 +2,10 @@
 //! teams, one user of every role and families at every stage (no plan,
 //! intake, active with a JGT or GI director, a closed plan in history).
 //! Every name and BSN is made up; BSNs are generated to pass the 11-proof.
+//! [`care`] adds providers and care: every level, stacked care, a yo-yo
+//! history, a long wait and an intake without a director.
+
+pub mod care;
 
 use chrono::{Duration, NaiveDate, Utc};
 use diesel::prelude::*;
@@ -168,6 +172,7 @@ async fn load(conn: &mut AsyncPgConnection, vault: &BsnVault, hash: &str) -> Res
                 .iter()
                 .filter_map(|m| MunicipalityCode::parse(m).ok())
                 .collect(),
+            provider_id: None,
             password: String::new(),
         };
         let id = insert_user(conn, &spec, hash).await?;
@@ -312,6 +317,116 @@ async fn load(conn: &mut AsyncPgConnection, vault: &BsnVault, hash: &str) -> Res
             ],
             Some(("Gezinsplan van den Berg", Some("daan.jgt"), false)),
         ),
+        (
+            "Familie Yilmaz",
+            "0546",
+            "JGT Leiden Zuid",
+            vec![
+                Person(
+                    "Elif",
+                    "Yilmaz",
+                    MemberRole::Parent,
+                    date(1987, 3, 9),
+                    Some(20_100_111),
+                ),
+                Person(
+                    "Emre",
+                    "Yilmaz",
+                    MemberRole::Child,
+                    date(2014, 5, 21),
+                    Some(20_100_121),
+                ),
+            ],
+            Some(("Gezinsplan Yilmaz", Some("bram.jgt"), false)),
+        ),
+        (
+            "Familie Mulder",
+            "0546",
+            "JGT Leiden Noord",
+            vec![
+                Person(
+                    "Joost",
+                    "Mulder",
+                    MemberRole::Parent,
+                    date(1981, 2, 17),
+                    Some(20_100_131),
+                ),
+                Person(
+                    "Daan",
+                    "Mulder",
+                    MemberRole::Child,
+                    date(2013, 8, 2),
+                    Some(20_100_141),
+                ),
+            ],
+            Some(("Gezinsplan Mulder", Some("anna.jgt"), false)),
+        ),
+        (
+            "Familie Hendriks",
+            "0546",
+            "JGT Leiden Zuid",
+            vec![
+                Person(
+                    "Ilse",
+                    "Hendriks",
+                    MemberRole::Parent,
+                    date(1985, 10, 30),
+                    Some(20_100_151),
+                ),
+                Person(
+                    "Milan",
+                    "Hendriks",
+                    MemberRole::Child,
+                    date(2016, 1, 12),
+                    Some(20_100_161),
+                ),
+            ],
+            Some(("Gezinsplan Hendriks", Some("bram.jgt"), false)),
+        ),
+        (
+            "Familie Smit",
+            "0546",
+            "JGT Leiden Noord",
+            vec![
+                Person(
+                    "Rob",
+                    "Smit",
+                    MemberRole::Parent,
+                    date(1976, 4, 25),
+                    Some(20_100_171),
+                ),
+                Person(
+                    "Julia",
+                    "Smit",
+                    MemberRole::Child,
+                    date(2009, 9, 9),
+                    Some(20_100_181),
+                ),
+            ],
+            Some(("Gezinsplan Smit", Some("anna.jgt"), false)),
+        ),
+        (
+            "Familie de Groot",
+            "0546",
+            "JGT Leiden Noord",
+            vec![
+                Person(
+                    "Nina",
+                    "de Groot",
+                    MemberRole::Caregiver,
+                    date(1992, 12, 1),
+                    None,
+                ),
+                Person(
+                    "Luuk",
+                    "de Groot",
+                    MemberRole::Child,
+                    date(2011, 6, 15),
+                    Some(20_100_191),
+                ),
+            ],
+            Some(("Crisisplan de Groot", Some("anna.jgt"), false)),
+        ),
     ];
 
     let lead = user("teamlead.leiden");
@@ -413,7 +528,7 @@ async fn load(conn: &mut AsyncPgConnection, vault: &BsnVault, hash: &str) -> Res
                 .await?;
         }
     }
-    Ok(())
+    care::load(conn, hash, lead).await
 }
 
 /// Prints the demo logins (for people, on stdout; never to the log).
@@ -431,6 +546,12 @@ pub fn print_logins() {
         }
         println!("  {:<18} {:<12} {}", username, role.as_str(), place);
     }
+    println!(
+        "  {:<18} {:<12} 0546 ({})",
+        care::PROVIDER_USER,
+        Role::ProviderUser.as_str(),
+        care::PROVIDER_USER_ORG
+    );
     println!();
 }
 
