@@ -27,9 +27,11 @@
 //!   the level the active involvements give: the database's
 //!   level/last-scaling-event check holds by construction.
 //! - **Signals are computed by the same rules as the application**
-//!   (DESIGN "Signals", thresholds 3 providers, 42 days, 5 days, 3 direction
-//!   changes in 180 days), set-based over the batch's open plans, with the
-//!   same canonical `facts` fingerprints the Rust rules produce.
+//!   (`domain::signals`, with the configured thresholds: by default 3
+//!   providers, 42 days, 5 days, 3 direction changes in 180 days),
+//!   set-based over the batch's open plans, with the same `facts`
+//!   fingerprints and `detail` the Rust rules produce, so the server's own
+//!   recomputation finds nothing to change.
 //! - **No BSNs.** Generated members have no BSN (`bsn_ciphertext` and
 //!   `bsn_hash` NULL): a made-up BSN could be a real person's, and keyed
 //!   hashes of millions of numbers would only slow the load. Names come from
@@ -74,6 +76,10 @@ use diesel::QueryableByName;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 use uuid::Uuid;
 
+use crate::care::catalogue::{CareForm, Catalogue};
+use crate::domain::care::Segment;
+use crate::domain::signals::Thresholds;
+
 /// Families per transaction.
 pub const DEFAULT_BATCH: u64 = 50_000;
 
@@ -88,24 +94,29 @@ const AGB_PREFIX: u32 = 9900_0000;
 /// director-capable user.
 const SYNTHETIC_DIRECTORS: usize = 5;
 
-/// The built-in catalogue, used when the configured file cannot be read.
-const BUILTIN_CATALOGUE: &str = include_str!("../config/care-forms/holland-rijnland.toml");
-const DEFAULT_CATALOGUE_FILE: &str = "config/care-forms/holland-rijnland.toml";
-
 /// What to generate.
 #[derive(Debug, Clone)]
 pub struct Options {
     pub families: u64,
     pub seed: i64,
     pub batch_size: u64,
+    /// The signal thresholds the server applies (config `[signals]`), so
+    /// the generated signals are the ones it would compute itself.
+    pub thresholds: Thresholds,
+    /// The region's care-form catalogue (config `care.catalogue_file`);
+    /// the embedded Holland Rijnland one when `None`.
+    pub catalogue_file: Option<PathBuf>,
 }
 
 impl Options {
+    /// `families` families with the default thresholds and catalogue.
     pub fn new(families: u64, seed: i64) -> Self {
         Self {
             families,
             seed,
             batch_size: DEFAULT_BATCH,
+            thresholds: Thresholds::default(),
+            catalogue_file: None,
         }
     }
 }
@@ -329,72 +340,27 @@ const GI_NAMES: &[&str] = &[
 
 /// Segment weights of ordinary care, light care (under yo-yo episodes) and
 /// the heavier episodes themselves.
-const CARE_WEIGHTS: &[(&str, f64)] = &[
-    ("local_team", 26.0),
-    ("school", 10.0),
-    ("ambulant", 40.0),
-    ("day_care", 9.0),
-    ("housing", 7.0),
-    ("residential", 5.0),
-    ("crisis", 3.0),
+const CARE_WEIGHTS: &[(Segment, f64)] = &[
+    (Segment::LocalTeam, 26.0),
+    (Segment::School, 10.0),
+    (Segment::Ambulant, 40.0),
+    (Segment::DayCare, 9.0),
+    (Segment::Housing, 7.0),
+    (Segment::Residential, 5.0),
+    (Segment::Crisis, 3.0),
 ];
-const LOW_WEIGHTS: &[(&str, f64)] = &[("local_team", 35.0), ("school", 15.0), ("ambulant", 50.0)];
-const HIGH_WEIGHTS: &[(&str, f64)] = &[
-    ("day_care", 35.0),
-    ("housing", 30.0),
-    ("residential", 20.0),
-    ("crisis", 15.0),
+const LOW_WEIGHTS: &[(Segment, f64)] = &[
+    (Segment::LocalTeam, 35.0),
+    (Segment::School, 15.0),
+    (Segment::Ambulant, 50.0),
 ];
-const SAFETY_WEIGHTS: &[(&str, f64)] = &[("safety", 1.0)];
-
-fn segment_level(segment: &str) -> Option<Option<i16>> {
-    Some(match segment {
-        "local_team" => Some(1),
-        "school" => Some(2),
-        "ambulant" => Some(3),
-        "day_care" => Some(4),
-        "housing" => Some(5),
-        "residential" => Some(6),
-        "crisis" => Some(7),
-        "safety" => None,
-        _ => return None,
-    })
-}
-
-// ------------------------------------------------------------------ catalogue
-
-#[derive(Debug, Clone, serde::Deserialize)]
-struct CatalogueFile {
-    care_forms: Vec<CatalogueForm>,
-}
-
-#[derive(Debug, Clone, serde::Deserialize)]
-struct CatalogueForm {
-    code: String,
-    segment: String,
-    product_category: String,
-}
-
-/// The care-form catalogue: `GEZINSREGIE__CARE__CATALOGUE_FILE`, else the
-/// Holland Rijnland file under `config/`, else the copy built into the binary.
-fn load_catalogue() -> anyhow::Result<Vec<CatalogueForm>> {
-    let path = std::env::var_os("GEZINSREGIE__CARE__CATALOGUE_FILE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_CATALOGUE_FILE));
-    let text = match std::fs::read_to_string(&path) {
-        Ok(text) => text,
-        Err(_) if std::env::var_os("GEZINSREGIE__CARE__CATALOGUE_FILE").is_none() => {
-            BUILTIN_CATALOGUE.to_owned()
-        }
-        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
-    };
-    let file: CatalogueFile = config::Config::builder()
-        .add_source(config::File::from_str(&text, config::FileFormat::Toml))
-        .build()
-        .and_then(|c| c.try_deserialize())
-        .with_context(|| format!("parsing the care-form catalogue {}", path.display()))?;
-    Ok(file.care_forms)
-}
+const HIGH_WEIGHTS: &[(Segment, f64)] = &[
+    (Segment::DayCare, 35.0),
+    (Segment::Housing, 30.0),
+    (Segment::Residential, 20.0),
+    (Segment::Crisis, 15.0),
+];
+const SAFETY_WEIGHTS: &[(Segment, f64)] = &[(Segment::Safety, 1.0)];
 
 /// Spreads `slots` slots over weighted groups (in proportion to the
 /// weights, empty groups left out), cycling through each group's items.
@@ -470,6 +436,15 @@ CREATE OR REPLACE FUNCTION pg_temp.gz_uuid(ts timestamptz, n bigint, k integer) 
                  || lpad(to_hex(pg_temp.gz_h(n, k) & 4095), 3, '0')
                  || to_hex(8 + ((pg_temp.gz_h(n, k) >> 12) & 3))
                  || lpad(to_hex(pg_temp.gz_h(n, k # 4194304) & 1152921504606846975), 15, '0'))::uuid$$;
+-- A UTC timestamp as chrono serialises it: no, 3 or 6 fraction digits, 'Z'.
+CREATE OR REPLACE FUNCTION pg_temp.gz_rfc3339(ts timestamptz) RETURNS text
+    LANGUAGE sql STABLE PARALLEL SAFE
+    AS $$SELECT to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS')
+                || CASE WHEN extract(microseconds FROM ts)::bigint % 1000000 = 0 THEN ''
+                        WHEN extract(microseconds FROM ts)::bigint % 1000 = 0
+                        THEN '.' || lpad((extract(microseconds FROM ts)::bigint % 1000000 / 1000)::text, 3, '0')
+                        ELSE '.' || lpad((extract(microseconds FROM ts)::bigint % 1000000)::text, 6, '0') END
+                || 'Z'$$;
 
 CREATE TEMP TABLE gz_slot (slot integer PRIMARY KEY, municipality_code text NOT NULL, team_id uuid NOT NULL);
 CREATE TEMP TABLE gz_pool (municipality_code text, kind text, idx integer, user_id uuid NOT NULL,
@@ -854,12 +829,12 @@ INSERT INTO plan_signals (plan_id, code, family_id, municipality_code, status, f
 SELECT p.id, 'many_providers', p.family_id, p.municipality_code, 'open',
        string_agg(x.provider_id::text, ',' ORDER BY x.provider_id),
        jsonb_build_object('providerIds', jsonb_agg(x.provider_id ORDER BY x.provider_id),
-                          'count', count(*), 'threshold', 3)
+                          'count', count(*), 'threshold', :MANY_PROVIDERS)
 FROM gz_plan p
 JOIN (SELECT DISTINCT plan_id, provider_id FROM gz_inv WHERE status = 'active') x ON x.plan_id = p.id
 WHERE p.status <> 'closed'
 GROUP BY p.id, p.family_id, p.municipality_code
-HAVING count(*) >= 3;
+HAVING count(*) >= :MANY_PROVIDERS;
 
 INSERT INTO plan_signals (plan_id, code, family_id, municipality_code, status, facts, detail)
 SELECT p.id, 'parallel_same_segment', p.family_id, p.municipality_code, 'open',
@@ -899,31 +874,33 @@ GROUP BY p.id, p.family_id, p.municipality_code;
 INSERT INTO plan_signals (plan_id, code, family_id, municipality_code, status, facts, detail)
 SELECT p.id, 'yo_yo', p.family_id, p.municipality_code, 'open',
        (array_agg(e.id ORDER BY e.occurred_at DESC, e.id DESC))[1]::text,
-       jsonb_build_object('changes', count(*) FILTER (WHERE e.prev <> e.direction), 'windowDays', 180)
+       jsonb_build_object('changes', count(*) FILTER (WHERE e.prev <> e.direction),
+                          'windowDays', :YOYO_DAYS,
+                          'oldestCountedAt', pg_temp.gz_rfc3339(min(e.occurred_at)))
 FROM gz_plan p
 JOIN (SELECT plan_id, id, occurred_at, direction,
              lag(direction) OVER (PARTITION BY plan_id ORDER BY occurred_at, id) AS prev
       FROM gz_scale
-      WHERE occurred_at >= now() - interval '4320 hours') e ON e.plan_id = p.id
+      WHERE occurred_at >= now() - :YOYO_DAYS * interval '24 hours') e ON e.plan_id = p.id
 WHERE p.status <> 'closed'
 GROUP BY p.id, p.family_id, p.municipality_code
-HAVING count(*) FILTER (WHERE e.prev <> e.direction) >= 3;
+HAVING count(*) FILTER (WHERE e.prev <> e.direction) >= :YOYO_CHANGES;
 
 INSERT INTO plan_signals (plan_id, code, family_id, municipality_code, status, facts, detail)
 SELECT p.id, 'long_wait', p.family_id, p.municipality_code, 'open',
        string_agg(i.id::text, ',' ORDER BY i.id),
        jsonb_build_object('involvementIds', jsonb_agg(i.id ORDER BY i.id),
-                          'longestWaitDays', max(i.requested_ago), 'thresholdDays', 42)
+                          'longestWaitDays', max(i.requested_ago), 'thresholdDays', :LONG_WAIT_DAYS)
 FROM gz_plan p
-JOIN gz_inv i ON i.plan_id = p.id AND i.status = 'requested' AND i.requested_ago > 42
+JOIN gz_inv i ON i.plan_id = p.id AND i.status = 'requested' AND i.requested_ago > :LONG_WAIT_DAYS
 WHERE p.status <> 'closed'
 GROUP BY p.id, p.family_id, p.municipality_code;
 
 INSERT INTO plan_signals (plan_id, code, family_id, municipality_code, status, facts, detail)
 SELECT id, 'intake_without_director', family_id, municipality_code, 'open', 'intake',
-       jsonb_build_object('thresholdDays', 5)
+       jsonb_build_object('thresholdDays', :INTAKE_DAYS)
 FROM gz_plan
-WHERE status = 'intake' AND now() - created_at > interval '120 hours';
+WHERE status = 'intake' AND now() - created_at > :INTAKE_DAYS * interval '24 hours';
 "#;
 
 // ------------------------------------------------------------------ run
@@ -1009,9 +986,9 @@ pub async fn run(
     prepare_slots(conn).await?;
     prepare_directors(conn).await?;
     let (gen_n, gi_n) = prepare_providers(conn).await?;
-    prepare_forms(conn).await?;
+    prepare_forms(conn, options.catalogue_file.as_deref()).await?;
 
-    let statements = batch_statements(gen_n, gi_n);
+    let statements = batch_statements(gen_n, gi_n, &options.thresholds);
     let first = count(conn, "SELECT count(*) AS n FROM families").await? + 1;
     let total = options.families;
     let batch = options.batch_size.max(1);
@@ -1072,9 +1049,14 @@ pub async fn run(
 
 /// The statements of one batch, in order, with the lists and pool sizes
 /// filled in (row bounds are filled per batch).
-fn batch_statements(gen_n: i32, gi_n: i32) -> Vec<(&'static str, String)> {
+fn batch_statements(gen_n: i32, gi_n: i32, t: &Thresholds) -> Vec<(&'static str, String)> {
     let fill = |sql: &str| {
         sql.replace(":GEN_N", &gen_n.max(1).to_string())
+            .replace(":MANY_PROVIDERS", &t.many_providers.to_string())
+            .replace(":LONG_WAIT_DAYS", &t.long_wait_days.to_string())
+            .replace(":INTAKE_DAYS", &t.intake_without_director_days.to_string())
+            .replace(":YOYO_CHANGES", &t.yo_yo_changes.to_string())
+            .replace(":YOYO_DAYS", &t.yo_yo_window_days.to_string())
             .replace(":GI_N", &gi_n.max(1).to_string())
             .replace(":GOALS_N", &GOALS.len().to_string())
             .replace("@SURNAME", &pick(SURNAMES, "g.n", "2"))
@@ -1349,8 +1331,12 @@ async fn prepare_providers(conn: &mut AsyncPgConnection) -> anyhow::Result<(i32,
 
 /// Care forms of the catalogue in four pools of 100 weighted slots: all
 /// care, light care, heavy care (yo-yo episodes) and safety.
-async fn prepare_forms(conn: &mut AsyncPgConnection) -> anyhow::Result<()> {
-    let catalogue = load_catalogue()?;
+async fn prepare_forms(
+    conn: &mut AsyncPgConnection,
+    catalogue_file: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
+    let catalogue = Catalogue::load(catalogue_file)?;
+    let forms = catalogue.all();
     let mut pools: Vec<String> = Vec::new();
     let mut slots: Vec<i32> = Vec::new();
     let mut codes: Vec<String> = Vec::new();
@@ -1363,22 +1349,23 @@ async fn prepare_forms(conn: &mut AsyncPgConnection) -> anyhow::Result<()> {
         ("high", HIGH_WEIGHTS),
         ("safety", SAFETY_WEIGHTS),
     ] {
-        let groups: Vec<(f64, Vec<&CatalogueForm>)> = weights
+        let groups: Vec<(f64, Vec<&CareForm>)> = weights
             .iter()
             .map(|(segment, w)| {
-                let forms = catalogue
+                let in_segment = forms
                     .iter()
-                    .filter(|f| f.segment == *segment && segment_level(&f.segment).is_some())
+                    .copied()
+                    .filter(|f| f.segment == *segment)
                     .collect();
-                (*w, forms)
+                (*w, in_segment)
             })
             .collect();
         for (slot, form) in weighted_slots(&groups, 100).into_iter().enumerate() {
             pools.push(pool.to_owned());
             slots.push(slot as i32);
             codes.push(form.code.clone());
-            segments.push(form.segment.clone());
-            levels.push(segment_level(&form.segment).flatten());
+            segments.push(form.segment.as_str().to_owned());
+            levels.push(form.level);
             categories.push(form.product_category.clone());
         }
     }
@@ -1417,24 +1404,6 @@ mod tests {
         assert_eq!(n("a1"), 30);
         assert_eq!(n("b"), 20);
         assert_eq!(n("c"), 20);
-    }
-
-    #[test]
-    fn the_builtin_catalogue_covers_every_segment() {
-        let file: CatalogueFile = config::Config::builder()
-            .add_source(config::File::from_str(
-                BUILTIN_CATALOGUE,
-                config::FileFormat::Toml,
-            ))
-            .build()
-            .and_then(|c| c.try_deserialize())
-            .unwrap();
-        for (segment, _) in CARE_WEIGHTS.iter().chain(SAFETY_WEIGHTS) {
-            assert!(
-                file.care_forms.iter().any(|f| f.segment == *segment),
-                "{segment}"
-            );
-        }
     }
 
     #[test]

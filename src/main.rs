@@ -114,7 +114,11 @@ async fn run_command(command: Command, settings: &Settings, url: &str) -> anyhow
             }
             if let Some(families) = families {
                 println!("generating {families} synthetic families (seed {seed})");
-                let options = generate::Options::new(families, seed);
+                let options = generate::Options {
+                    thresholds: settings.signals.thresholds.clone(),
+                    catalogue_file: settings.care.catalogue_file.clone(),
+                    ..generate::Options::new(families, seed)
+                };
                 let summary = generate::run(&mut conn, &options, |b| {
                     let rate = b.done as f64 / b.elapsed_seconds.max(0.001);
                     println!(

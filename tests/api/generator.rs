@@ -3,10 +3,16 @@
 //! tests check what the triggers cannot: the spread of the data, the
 //! signals, and that a seed reproduces the data set.
 
-use diesel::sql_types::BigInt;
+use std::collections::BTreeMap;
+
+use diesel::sql_types::{BigInt, Jsonb, Text, Uuid as SqlUuid};
 use diesel::QueryableByName;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use gezinsregie::care::{refresh, state};
+use gezinsregie::domain::signals::Thresholds;
 use gezinsregie::generate::{self, Counts, Options};
+use serde_json::Value;
+use uuid::Uuid;
 
 use crate::helpers::{fresh_database, test_keys};
 
@@ -24,6 +30,24 @@ async fn count(conn: &mut AsyncPgConnection, sql: &str) -> i64 {
         .n
 }
 
+#[derive(QueryableByName)]
+struct PlanId {
+    #[diesel(sql_type = SqlUuid)]
+    id: Uuid,
+}
+
+#[derive(QueryableByName)]
+struct StoredSignal {
+    #[diesel(sql_type = SqlUuid)]
+    plan_id: Uuid,
+    #[diesel(sql_type = Text)]
+    code: String,
+    #[diesel(sql_type = Text)]
+    facts: String,
+    #[diesel(sql_type = Jsonb)]
+    detail: Value,
+}
+
 /// A fresh database with the demo data loaded.
 async fn demo_database() -> AsyncPgConnection {
     let url = fresh_database().await;
@@ -37,9 +61,8 @@ async fn demo_database() -> AsyncPgConnection {
 /// Generates in batches smaller than the run, so batch boundaries are crossed.
 async fn generate(conn: &mut AsyncPgConnection, families: u64, seed: i64) -> Counts {
     let options = Options {
-        families,
-        seed,
         batch_size: 120,
+        ..Options::new(families, seed)
     };
     let mut batches = 0;
     let summary = generate::run(conn, &options, |_| batches += 1)
@@ -179,4 +202,52 @@ async fn the_same_seed_gives_the_same_data_set() {
 
     assert_eq!(a, b);
     assert_ne!(a, c, "another seed should give another data set");
+}
+
+#[actix_web::test]
+async fn generated_signals_are_exactly_what_the_application_computes() {
+    let mut conn = demo_database().await;
+    generate(&mut conn, 300, 7).await;
+    let thresholds = Thresholds::default();
+
+    let open: Vec<PlanId> = diesel::sql_query("SELECT id FROM plans WHERE status <> 'closed'")
+        .load(&mut conn)
+        .await
+        .expect("open plans");
+    let rows: Vec<StoredSignal> =
+        diesel::sql_query("SELECT plan_id, code, facts, detail FROM plan_signals")
+            .load(&mut conn)
+            .await
+            .expect("signals");
+    let mut stored: BTreeMap<Uuid, BTreeMap<String, (String, Value)>> = BTreeMap::new();
+    for r in rows {
+        stored
+            .entry(r.plan_id)
+            .or_default()
+            .insert(r.code, (r.facts, r.detail));
+    }
+    let mut signalled = 0;
+    for PlanId { id } in &open {
+        let (_, _, findings) =
+            state::evaluate_plan(&mut conn, &thresholds, *id, chrono::Utc::now())
+                .await
+                .expect("evaluating a plan");
+        let expected: BTreeMap<String, (String, Value)> = findings
+            .into_iter()
+            .map(|f| (f.code.as_str().to_owned(), (f.facts, f.detail)))
+            .collect();
+        signalled += usize::from(!expected.is_empty());
+        assert_eq!(
+            stored.remove(id).unwrap_or_default(),
+            expected,
+            "signals of plan {id}"
+        );
+    }
+    assert!(signalled > 20, "only {signalled} plans with signals");
+    assert!(stored.is_empty(), "signals of plans not open: {stored:?}");
+    // Nothing for the server's periodic refresh to catch up on.
+    let due = refresh::due_plans(&mut conn, &thresholds)
+        .await
+        .expect("due plans");
+    assert!(due.is_empty(), "{} plans due for a refresh", due.len());
 }
