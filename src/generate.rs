@@ -418,9 +418,12 @@ const SETUP: &str = r#"
 SET TIME ZONE 'UTC';
 SET work_mem = '64MB';
 DROP TABLE IF EXISTS gz_slot, gz_pool, gz_pool_n, gz_prov, gz_form, gz_fam, gz_plan, gz_inv, gz_scale;
+-- hashint8extended folds its 64-bit input to 32 bits (lo ^ hi, so that int4
+-- and int8 hash alike): a key mixed into the value would collide across rows.
+-- The key goes into the 64-bit seed instead; rows up to 2^32 hash apart.
 CREATE OR REPLACE FUNCTION pg_temp.gz_h(n bigint, k integer) RETURNS bigint
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
-    AS 'SELECT hashint8extended(n # (k::bigint << 40), :SEED::bigint)';
+    AS 'SELECT hashint8extended(n, hashint8extended(k, :SEED::bigint))';
 CREATE OR REPLACE FUNCTION pg_temp.gz_r(n bigint, k integer) RETURNS double precision
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
     AS 'SELECT (pg_temp.gz_h(n, k) & 2147483647)::double precision / 2147483648.0';
@@ -435,7 +438,7 @@ CREATE OR REPLACE FUNCTION pg_temp.gz_uuid(ts timestamptz, n bigint, k integer) 
     AS $$SELECT (lpad(to_hex(floor(extract(epoch FROM ts) * 1000)::bigint), 12, '0') || '7'
                  || lpad(to_hex(pg_temp.gz_h(n, k) & 4095), 3, '0')
                  || to_hex(8 + ((pg_temp.gz_h(n, k) >> 12) & 3))
-                 || lpad(to_hex(pg_temp.gz_h(n, k # 4194304) & 1152921504606846975), 15, '0'))::uuid$$;
+                 || lpad(to_hex(pg_temp.gz_h(n, k + 4194304) & 1152921504606846975), 15, '0'))::uuid$$;
 -- A UTC timestamp as chrono serialises it: no, 3 or 6 fraction digits, 'Z'.
 CREATE OR REPLACE FUNCTION pg_temp.gz_rfc3339(ts timestamptz) RETURNS text
     LANGUAGE sql STABLE PARALLEL SAFE
@@ -527,7 +530,7 @@ JOIN gz_slot s ON s.slot = pg_temp.gz_i(g.n, 1, 100)
 "#;
 
 /// Plans: ord 0 is the open plan, 1 and 2 the closed ones (most recent
-/// first). Keys 20-49 (and 600-640 for goals) are the plans' draws.
+/// first). Keys 20-48 and 600-665 are the plans' draws.
 const PLANS: &str = r#"
 INSERT INTO gz_plan (id, n, ord, family_id, municipality_code, fam_created_at, n_children, surname,
                      status, s, a, c, created_at, activated_at, closed_at, handover_at, director1, director2,
@@ -547,7 +550,7 @@ SELECT pg_temp.gz_uuid(q.created_at, f.n, 60 + o.ord), f.n, o.ord, f.id, f.munic
                  WHEN pg_temp.gz_r(f.n, 42) < 0.99 THEN 4 ELSE 5 END)
        END,
        pg_temp.gz_i(f.n, 44, :GEN_N),
-       CASE WHEN p.status = 'closed' THEN pg_temp.gz_r(f.n, 40 + o.ord) < 0.15 END
+       CASE WHEN p.status = 'closed' THEN pg_temp.gz_r(f.n, 46 + o.ord) < 0.15 END
 FROM gz_fam f
 CROSS JOIN (VALUES (0), (1), (2)) AS o(ord)
 CROSS JOIN LATERAL (SELECT CASE o.ord WHEN 0 THEN f.open_status ELSE 'closed' END AS status,
@@ -720,6 +723,7 @@ WHERE x.plan_id = p.id;
 /// Scaling history derived from the involvements' dates: on every day a
 /// leveled involvement starts or ends, the level is the highest among those
 /// running that day; an event wherever it differs from the day before.
+/// Keys 200000 + ord * 10000 + day: the event's id (+0), time (+3000), reason (+6000).
 const SCALINGS: &str = r#"
 INSERT INTO gz_scale (id, plan_id, occurred_at, from_level, to_level, direction, reason, decided_by, involvement_ids)
 SELECT pg_temp.gz_uuid(t.occurred_at, ch.n, 200000 + ch.ord * 10000 + ch.day_ago), ch.plan_id, t.occurred_at,
@@ -745,7 +749,7 @@ FROM (
     ) lv
 ) ch
 JOIN gz_plan p ON p.id = ch.plan_id
-CROSS JOIN LATERAL (SELECT pg_temp.gz_at(ch.day_ago, pg_temp.gz_r(ch.n, 205000 + ch.ord * 10000 + ch.day_ago)) AS occurred_at) t
+CROSS JOIN LATERAL (SELECT pg_temp.gz_at(ch.day_ago, pg_temp.gz_r(ch.n, 203000 + ch.ord * 10000 + ch.day_ago)) AS occurred_at) t
 WHERE ch.level <> ch.prev
 "#;
 
@@ -776,7 +780,7 @@ INSERT INTO plans (id, family_id, municipality_code, status, title, goals, versi
 SELECT p.id, p.family_id, p.municipality_code, p.status,
        CASE WHEN p.status = 'intake' THEN 'Aanmelding via ' || @REFERRER ELSE 'Gezinsplan ' || p.surname END,
        (SELECT jsonb_agg(jsonb_build_object('id', pg_temp.gz_uuid(p.created_at, p.n, 600 + p.ord * 10 + g),
-                                            'description', (@GOALS)[1 + (pg_temp.gz_i(p.n, 620 + p.ord, :GOALS_N) + g) % :GOALS_N])
+                                            'description', (@GOALS)[1 + (pg_temp.gz_i(p.n, 625 + p.ord, :GOALS_N) + g) % :GOALS_N])
                          ORDER BY g)
         FROM generate_series(0, pg_temp.gz_i(p.n, 630 + p.ord, 3)) AS g),
        1 + (p.director1 IS NOT NULL)::integer + (p.handover_at IS NOT NULL)::integer + (p.status = 'closed')::integer,

@@ -178,6 +178,15 @@ async fn generating_families_adds_them_with_plans_care_and_signals() {
     )
     .await;
     assert_eq!(many, plans_with_three);
+    // The generator's hash gives every (row, key) pair its own value: ids
+    // and draws of different families never coincide by construction.
+    let distinct = count(
+        &mut conn,
+        "SELECT count(DISTINCT pg_temp.gz_h(n, k)) AS n
+         FROM generate_series(1, 2000) AS n, generate_series(0, 300) AS k",
+    )
+    .await;
+    assert_eq!(distinct, 2000 * 301);
     // Every open plan's scaling history chains and ends at its level.
     let broken_chains = count(
         &mut conn,
