@@ -8,11 +8,11 @@
 //!   million rows. Row-by-row inserts through the API or diesel would take
 //!   hours; `INSERT ... SELECT` over `generate_series` lets PostgreSQL do the
 //!   work in a few statements per batch. Every random choice is a
-//!   deterministic function of the family's row number and the seed
-//!   (`hashint8extended`, wrapped in `pg_temp` helper functions that the
-//!   planner inlines), so the same seed on the same database gives the same
-//!   data, and ids are UUID v7 built from the row's own timestamp plus hash
-//!   bits. Row numbers continue after the families already present, so a
+//!   deterministic function of the family's row number, a key per
+//!   decision and the seed (`hashint8extended` of the row under a seed
+//!   derived from key and seed, in `pg_temp` helper functions the planner
+//!   inlines), so the same seed on the same database gives the same data,
+//!   and ids are UUID v7 built from the row's own timestamp plus hash bits. Row numbers continue after the families already present, so a
 //!   top-up run (100k, then 900k more) adds new families and never collides.
 //! - **Batches of [`DEFAULT_BATCH`] families per transaction.** The care
 //!   invariants are deferred constraint triggers that run at commit, one
@@ -33,8 +33,9 @@
 //!   fingerprints and `detail` the Rust rules produce, so the server's own
 //!   recomputation finds nothing to change.
 //! - **No BSNs.** Generated members have no BSN (`bsn_ciphertext` and
-//!   `bsn_hash` NULL): a made-up BSN could be a real person's, and keyed
-//!   hashes of millions of numbers would only slow the load. Names come from
+//!   `bsn_hash` NULL): millions of numbers passing the 11-proof would be
+//!   real people's BSNs, and encrypting and hashing them would only slow
+//!   the load. BSN search is not what these data sets are for. Names come from
 //!   small lists of common Dutch given and family names.
 //!
 //! Distributions (per family; "about", because they are drawn per row):
@@ -60,8 +61,8 @@
 //!   plans have one ended involvement in their history.
 //! - 2.2% of active plans (about 2% of open plans) have a yo-yo history:
 //!   light care running for over half a year and two episodes of heavier
-//!   care started and ended within the last 180 days (four direction
-//!   changes' worth of scaling events).
+//!   care started and ended within the last 180 days: up, down, up, down,
+//!   three changes of direction.
 //! - All dates lie in the past and are consistent: family before its plans,
 //!   closed plans before the open one, requests before starts before ends,
 //!   scaling events on the days care started or ended.
