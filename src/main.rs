@@ -8,7 +8,7 @@ use gezinsregie::config::Settings;
 use gezinsregie::db::cluster::{ClusterOptions, LocalCluster};
 use gezinsregie::domain::Role;
 use gezinsregie::startup::Application;
-use gezinsregie::{db, demo, telemetry};
+use gezinsregie::{db, demo, generate, telemetry};
 
 #[derive(Parser)]
 #[command(
@@ -42,7 +42,16 @@ enum Command {
         display_name: Option<String>,
     },
     /// Load the synthetic demo data set (municipalities, teams, users, families).
-    Demo,
+    /// With --families N, also bulk-generate N more synthetic families with
+    /// plans, directors, care, scaling history and signals (for load tests).
+    Demo {
+        /// How many families to generate on top of the demo data.
+        #[arg(long)]
+        families: Option<u64>,
+        /// Seed of the generator: the same seed on the same database gives the same data.
+        #[arg(long, default_value_t = 1)]
+        seed: i64,
+    },
     /// Print the OpenAPI document.
     Openapi,
 }
@@ -95,13 +104,30 @@ async fn run_command(command: Command, settings: &Settings, url: &str) -> anyhow
             println!("database is migrated");
             Ok(())
         }
-        Command::Demo => {
+        Command::Demo { families, seed } => {
             let keys = settings.resolve_keys()?;
             let mut conn = db::connect(url).await?;
             if demo::load_if_absent(&mut conn, &keys).await? {
                 demo::print_logins();
             } else {
                 println!("demo data is already loaded");
+            }
+            if let Some(families) = families {
+                println!("generating {families} synthetic families (seed {seed})");
+                let options = generate::Options {
+                    thresholds: settings.signals.thresholds.clone(),
+                    catalogue_file: settings.care.catalogue_file.clone(),
+                    ..generate::Options::new(families, seed)
+                };
+                let summary = generate::run(&mut conn, &options, |b| {
+                    let rate = b.done as f64 / b.elapsed_seconds.max(0.001);
+                    println!(
+                        "  {:>9} / {} families  {:>7.1} s  ({:.0} families/s)",
+                        b.done, b.total, b.elapsed_seconds, rate
+                    );
+                })
+                .await?;
+                println!("{summary}");
             }
             Ok(())
         }

@@ -15,6 +15,7 @@ mod case_world;
 mod cluster;
 mod directors;
 mod families;
+mod generator;
 mod helpers;
 mod invariants;
 mod openapi;
