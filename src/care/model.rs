@@ -171,19 +171,7 @@ pub struct Acknowledge {
 
 /// A date of care: plausible (from 1900) and not in the future.
 pub fn care_date(date: NaiveDate, today: NaiveDate) -> Result<NaiveDate, DomainError> {
-    if date > today {
-        return Err(DomainError::new(
-            "in_future",
-            "This date cannot be in the future.",
-        ));
-    }
-    if date < NaiveDate::from_ymd_opt(1900, 1, 1).unwrap_or(NaiveDate::MIN) {
-        return Err(DomainError::new(
-            "out_of_range",
-            "A date before 1900 is not plausible.",
-        ));
-    }
-    Ok(date)
+    crate::domain::past_date(date, today, "A date of care")
 }
 
 #[cfg(test)]

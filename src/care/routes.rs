@@ -31,13 +31,14 @@ use crate::auth::{enforce, Principal};
 use crate::db::schema::{family_members, involvements, plan_signals, plans, providers};
 use crate::domain::care::InvolvementStatus;
 use crate::domain::signals::{SignalCode, SignalStatus};
-use crate::domain::{text, PlanStatus, Role};
+use crate::domain::{text, Role};
 use crate::error::{ApiError, ApiResult, Invalid};
 use crate::families::access::authorize_as;
 use crate::http::extract::{ApiJson, ApiQuery};
 use crate::http::pagination::{finish, PageRequest};
-use crate::plans::queries::plan_row;
-use crate::plans::routes::{authorize_plan, lock_for_change, with_etag};
+use crate::plans::routes::{
+    authorize_plan, authorize_plan_read, lock_for_change, lock_open_plan, with_etag,
+};
 use crate::state::AppState;
 
 type State = web::Data<Arc<AppState>>;
@@ -84,10 +85,6 @@ fn date_field(
         None => Some(today),
         Some(d) => v.check(field, care_date(d, today)),
     }
-}
-
-fn plan_closed() -> ApiError {
-    ApiError::conflict("plan_closed", "The plan is closed; its care cannot change.")
 }
 
 /// Checks under the plan's lock that the provider takes care and the member
@@ -175,15 +172,16 @@ async fn insert_involvement(conn: &mut AsyncPgConnection, row: NewRow<'_>) -> Ap
     Ok(id)
 }
 
-async fn bump_version(conn: &mut AsyncPgConnection, plan_id: Uuid) -> ApiResult<()> {
-    diesel::update(plans::table.find(plan_id))
+/// Bumps the plan's version (its ETag: the plan view changed) and returns it.
+async fn bump_version(conn: &mut AsyncPgConnection, plan_id: Uuid) -> ApiResult<i32> {
+    Ok(diesel::update(plans::table.find(plan_id))
         .set((
             plans::version.eq(plans::version + 1),
             plans::updated_at.eq(diesel::dsl::now),
         ))
-        .execute(conn)
-        .await?;
-    Ok(())
+        .returning(plans::version)
+        .get_result(conn)
+        .await?)
 }
 
 fn applied_detail(applied: &Applied) -> serde_json::Value {
@@ -281,7 +279,7 @@ pub async fn create_involvement(
                 },
             )
             .await?;
-            bump_version(conn, plan_id).await?;
+            let version = bump_version(conn, plan_id).await?;
             let applied = state::apply(
                 conn,
                 &state.signals.thresholds,
@@ -303,11 +301,6 @@ pub async fn create_involvement(
                 .municipality(facts.municipality_code.clone())
                 .detail(detail)
                 .record(conn)
-                .await?;
-            let version: i32 = plans::table
-                .find(plan_id)
-                .select(plans::version)
-                .first(conn)
                 .await?;
             Ok::<_, ApiError>((
                 involvement_view(conn, id, Lens::full(&state.catalogue)).await?,
@@ -401,12 +394,7 @@ async fn lock_plan_of(
     access: &InvolvementAccess,
 ) -> ApiResult<()> {
     if access.as_provider {
-        let row = plan_row(conn, access.row.plan_id, true)
-            .await?
-            .ok_or_else(|| ApiError::not_found("Involvement"))?;
-        if row.status()? == PlanStatus::Closed {
-            return Err(plan_closed());
-        }
+        lock_open_plan(conn, access.row.plan_id, None).await?;
         Ok(())
     } else {
         lock_for_change(conn, principal, &access.facts, access.row.plan_id, None)
@@ -736,23 +724,11 @@ pub async fn list_scalings(
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
     let plan_id = id.into_inner();
-    let event = AuditEvent::by(&principal, "read", "scaling_history", plan_id);
-    let facts = authorize_plan(
-        &state,
-        &principal,
-        plan_id,
-        policy::read_family,
-        event.clone(),
-    )
-    .await?;
+    let event = authorize_plan_read(&state, &principal, plan_id, "scaling_history").await?;
     let mut conn = state.db().await?;
     let items = conn
         .transaction(async |conn| {
-            event
-                .family(facts.family_id)
-                .municipality(facts.municipality_code.clone())
-                .record(conn)
-                .await?;
+            event.record(conn).await?;
             plan_scalings(conn, plan_id).await
         })
         .await?;
@@ -769,23 +745,11 @@ pub async fn list_signals(
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
     let plan_id = id.into_inner();
-    let event = AuditEvent::by(&principal, "read", "signals", plan_id);
-    let facts = authorize_plan(
-        &state,
-        &principal,
-        plan_id,
-        policy::read_family,
-        event.clone(),
-    )
-    .await?;
+    let event = authorize_plan_read(&state, &principal, plan_id, "signals").await?;
     let mut conn = state.db().await?;
     let items = conn
         .transaction(async |conn| {
-            event
-                .family(facts.family_id)
-                .municipality(facts.municipality_code.clone())
-                .record(conn)
-                .await?;
+            event.record(conn).await?;
             plan_signal_views(conn, plan_id).await
         })
         .await?;

@@ -37,6 +37,29 @@ impl std::fmt::Display for DomainError {
 
 impl std::error::Error for DomainError {}
 
+/// A date of something that has happened: not after `today`, and not
+/// before 1900 (earlier dates are typing errors; PostgreSQL would store a
+/// year like 0416 without complaint). `what` names it in the reason.
+pub fn past_date(
+    date: chrono::NaiveDate,
+    today: chrono::NaiveDate,
+    what: &str,
+) -> Result<chrono::NaiveDate, DomainError> {
+    if date > today {
+        return Err(DomainError::new(
+            "in_future",
+            format!("{what} cannot be in the future."),
+        ));
+    }
+    if date < chrono::NaiveDate::from_ymd_opt(1900, 1, 1).unwrap_or(chrono::NaiveDate::MIN) {
+        return Err(DomainError::new(
+            "out_of_range",
+            format!("{what} before 1900 is not plausible."),
+        ));
+    }
+    Ok(date)
+}
+
 /// Declares a string-backed enum with snake_case names, as stored in the
 /// database and sent in the API.
 #[macro_export]

@@ -83,19 +83,7 @@ pub struct FamilySpec {
 /// A plausible birth date: not in the future, not before 1900 (the same
 /// bound as the column's CHECK).
 pub fn birth_date(date: NaiveDate, today: NaiveDate) -> Result<NaiveDate, DomainError> {
-    if date > today {
-        return Err(DomainError::new(
-            "in_future",
-            "A birth date cannot be in the future.",
-        ));
-    }
-    if date < NaiveDate::from_ymd_opt(1900, 1, 1).unwrap_or(NaiveDate::MIN) {
-        return Err(DomainError::new(
-            "out_of_range",
-            "A birth date before 1900 is not plausible.",
-        ));
-    }
-    Ok(date)
+    crate::domain::past_date(date, today, "A birth date")
 }
 
 impl NewMember {

@@ -20,7 +20,7 @@ use uuid::Uuid;
 
 use super::model::*;
 use super::queries::*;
-use super::routes::{authorize_plan, lock_for_change};
+use super::routes::{authorize_plan, authorize_plan_read, lock_for_change};
 use crate::audit::AuditEvent;
 use crate::auth::policy::{self, UserFacts};
 use crate::auth::{enforce, Principal};
@@ -185,15 +185,7 @@ pub async fn director_history(
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
     let plan_id = id.into_inner();
-    let event = AuditEvent::by(&principal, "read", "director_history", plan_id);
-    let facts = authorize_plan(
-        &state,
-        &principal,
-        plan_id,
-        policy::read_family,
-        event.clone(),
-    )
-    .await?;
+    let event = authorize_plan_read(&state, &principal, plan_id, "director_history").await?;
     let mut conn = state.db().await?;
     let history = conn
         .transaction(async |conn| {
@@ -211,11 +203,7 @@ pub async fn director_history(
                 ))
                 .load(conn)
                 .await?;
-            event
-                .family(facts.family_id)
-                .municipality(facts.municipality_code.clone())
-                .record(conn)
-                .await?;
+            event.record(conn).await?;
             Ok::<_, ApiError>(rows.into_iter().map(to_assignment).collect::<Vec<_>>())
         })
         .await?;

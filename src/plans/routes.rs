@@ -51,6 +51,29 @@ pub async fn authorize_plan(
     authorize_as(state, principal, family_id, rule, event, "plan").await
 }
 
+/// Authorises reading a part of a plan (its director history, scalings,
+/// signals) as a read of its family; returns the audit event to record in
+/// the transaction of the read.
+pub async fn authorize_plan_read(
+    state: &AppState,
+    principal: &Principal,
+    plan_id: Uuid,
+    resource_type: &'static str,
+) -> ApiResult<AuditEvent> {
+    let event = AuditEvent::by(principal, "read", resource_type, plan_id);
+    let facts = authorize_plan(
+        state,
+        principal,
+        plan_id,
+        policy::read_family,
+        event.clone(),
+    )
+    .await?;
+    Ok(event
+        .family(facts.family_id)
+        .municipality(facts.municipality_code))
+}
+
 fn plan_closed() -> ApiError {
     ApiError::conflict(
         "plan_closed",
@@ -58,17 +81,13 @@ fn plan_closed() -> ApiError {
     )
 }
 
-/// Takes the plan's lock for a change and checks, under it, what may have
-/// changed since the request was authorised: the plan still exists, is open,
-/// matches `expected` (If-Match), and the caller is still allowed with the
-/// director as it is now. Returns the row and the current director.
-pub async fn lock_for_change(
+/// Takes the plan's lock for a change and checks, under it, that the plan
+/// still exists, is open and matches `expected` (If-Match).
+pub async fn lock_open_plan(
     conn: &mut diesel_async::AsyncPgConnection,
-    principal: &Principal,
-    facts: &FamilyFacts,
     plan_id: Uuid,
     expected: Option<i32>,
-) -> ApiResult<(PlanRow, Option<CurrentDirector>)> {
+) -> ApiResult<PlanRow> {
     let row = plan_row(conn, plan_id, true)
         .await?
         .ok_or_else(|| ApiError::not_found("Plan"))?;
@@ -78,6 +97,20 @@ pub async fn lock_for_change(
     if row.status()? == PlanStatus::Closed {
         return Err(plan_closed());
     }
+    Ok(row)
+}
+
+/// As [`lock_open_plan`], and checks under the lock what may have changed
+/// since the request was authorised: the caller is still allowed with the
+/// director as it is now. Returns the row and the current director.
+pub async fn lock_for_change(
+    conn: &mut diesel_async::AsyncPgConnection,
+    principal: &Principal,
+    facts: &FamilyFacts,
+    plan_id: Uuid,
+    expected: Option<i32>,
+) -> ApiResult<(PlanRow, Option<CurrentDirector>)> {
+    let row = lock_open_plan(conn, plan_id, expected).await?;
     let current = current_director(conn, plan_id).await?;
     let fresh = FamilyFacts {
         director_id: current.as_ref().map(|d| d.user_id),
