@@ -170,12 +170,33 @@ impl AuditEvent {
         self.action
     }
 
-    pub async fn record(self, conn: &mut AsyncPgConnection) -> QueryResult<()> {
+    pub async fn record(mut self, conn: &mut AsyncPgConnection) -> QueryResult<()> {
+        // Resource ids and details may carry what a caller typed (a refused
+        // request is recorded with the id it named): PostgreSQL text and
+        // jsonb cannot hold NUL, and the trail need not hold novels.
+        self.resource_id = self.resource_id.map(|id| clean(&id, MAX_RESOURCE_ID));
+        strip_nul(&mut self.detail);
         diesel::insert_into(audit_events::table)
             .values(&self)
             .execute(conn)
             .await
             .map(|_| ())
+    }
+}
+
+/// Longest resource id kept, in characters.
+const MAX_RESOURCE_ID: usize = 200;
+
+fn clean(text: &str, max: usize) -> String {
+    text.chars().filter(|c| *c != '\0').take(max).collect()
+}
+
+fn strip_nul(value: &mut Value) {
+    match value {
+        Value::String(s) if s.contains('\0') => *s = clean(s, usize::MAX),
+        Value::Array(items) => items.iter_mut().for_each(strip_nul),
+        Value::Object(map) => map.values_mut().for_each(strip_nul),
+        _ => {}
     }
 }
 
@@ -188,4 +209,18 @@ pub async fn record_alone(
     let mut conn = state.db().await?;
     event.record(&mut conn).await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_postgresql_cannot_store_is_cleaned() {
+        assert_eq!(clean("ab\0c", 200), "abc");
+        assert_eq!(clean(&"x".repeat(500), MAX_RESOURCE_ID).len(), 200);
+        let mut detail = serde_json::json!({"a": ["x\0y", {"b": "\0"}], "n": 1});
+        strip_nul(&mut detail);
+        assert_eq!(detail, serde_json::json!({"a": ["xy", {"b": ""}], "n": 1}));
+    }
 }

@@ -361,3 +361,29 @@ async fn bad_input_to_auth_and_administration_gets_problem_answers() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// Found by schemathesis: a refused write is audited with the id it named,
+/// and a NUL byte in that id made the audit insert (and the answer) fail.
+#[actix_web::test]
+async fn a_refused_write_naming_a_nul_byte_is_audited_and_answered_403() {
+    let w = case_world().await;
+    let r = call(
+        &w.app,
+        Method::POST,
+        "/municipalities",
+        Some(&w.lead.token),
+        Some(json!({"code": "05\u{0}46", "name": "x\u{0}y"})),
+        &[],
+    )
+    .await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    let denied: Vec<_> = w
+        .app
+        .audit_events("access_denied")
+        .await
+        .into_iter()
+        .filter(|e| e.resource_type == "municipality")
+        .collect();
+    assert_eq!(denied.len(), 1);
+    assert_eq!(denied[0].resource_id.as_deref(), Some("0546"));
+}
