@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Starts the server the way a newcomer does (`cargo run`: private PostgreSQL,
 # demo data), checks that it works, fuzzes the whole API with schemathesis
-# as a team lead, the care endpoints as a provider user and, last, the
-# administration as the admin, for a bounded time, then stops it with Ctrl-C (SIGINT) and
+# as a team lead, the care endpoints as a provider user, the referral
+# endpoints as the demo GP client and, last, the administration as the
+# admin, for a bounded time, then stops it with Ctrl-C (SIGINT) and
 # checks that it shut down cleanly, PostgreSQL included.
 #
 # Env: SCHEMATHESIS (binary), ST_MAX_TIME (seconds for the team lead pass,
 #      default 150), ST_ADMIN_TIME (seconds for the administration pass as
 #      the admin, default 60), ST_PROVIDER_TIME (seconds for the care pass
-#      as the demo provider user, default 45), SCHEMATHESIS_USER / SCHEMATHESIS_PASSWORD
+#      as the demo provider user, default 45), ST_CLIENT_TIME (seconds for
+#      the referral pass as the demo GP client, default 45), SCHEMATHESIS_USER / SCHEMATHESIS_PASSWORD
 #      (default: the demo team lead).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,6 +19,7 @@ ST="${SCHEMATHESIS:-schemathesis}"
 MAX_TIME="${ST_MAX_TIME:-150}"
 ADMIN_TIME="${ST_ADMIN_TIME:-60}"
 PROVIDER_TIME="${ST_PROVIDER_TIME:-45}"
+CLIENT_TIME="${ST_CLIENT_TIME:-45}"
 USER_NAME="${SCHEMATHESIS_USER:-teamlead.leiden}"
 USER_PASSWORD="${SCHEMATHESIS_PASSWORD:-gezinsregie-demo}"
 PORT="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
@@ -117,6 +120,13 @@ fuzz "all operations as $USER_NAME" "$TOKEN" "$MAX_TIME"
 # ...the care endpoints as a provider user (its own limited view).
 PROVIDER_TOKEN="$(login "${SCHEMATHESIS_PROVIDER:-zorg.rijnland}" "${SCHEMATHESIS_PROVIDER_PASSWORD:-gezinsregie-demo}")"
 fuzz "care as a provider user" "$PROVIDER_TOKEN" "$PROVIDER_TIME" --include-tag Care
+[ "$pass_status" = 0 ] || st_status=1
+# ...the referral endpoints as the demo GP system (a machine client with
+# the client-credentials grant; its token must be refused everywhere else)...
+CLIENT_TOKEN="$(curl -fsS -u "${SCHEMATHESIS_CLIENT_ID:-019ab000-0000-7000-8000-0000000d0001}:${SCHEMATHESIS_CLIENT_SECRET:-gezinsregie-demo-client-secret}" \
+  -d grant_type=client_credentials "$BASE/v1/oauth/token" |
+  python3 -c 'import json, sys; print(json.load(sys.stdin)["access_token"])')"
+fuzz "referrals as the demo GP client" "$CLIENT_TOKEN" "$CLIENT_TIME" --include-tag Referrals
 [ "$pass_status" = 0 ] || st_status=1
 # ...and, last, the administration as the admin: it may disable users or
 # change their passwords, so every other pass has run before it.

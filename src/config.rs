@@ -48,6 +48,8 @@ pub struct Settings {
     #[serde(default)]
     pub signals: SignalSettings,
     #[serde(default)]
+    pub notifications: NotificationSettings,
+    #[serde(default)]
     pub secrets: SecretSettings,
     #[serde(skip, default = "default_env")]
     pub environment: Environment,
@@ -113,6 +115,45 @@ impl Default for SignalSettings {
         Self {
             thresholds: Default::default(),
             refresh_interval_seconds: 300,
+        }
+    }
+}
+
+/// Delivery of referral status notifications from the outbox.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct NotificationSettings {
+    /// Run the delivery worker in this server (every server may: workers
+    /// claim notifications with a lease, so none is sent twice at once).
+    pub enabled: bool,
+    /// How often the worker looks for due notifications when not woken.
+    pub poll_interval_ms: u64,
+    /// Wait after the first failed attempt; doubled after every further one.
+    pub backoff_base_ms: u64,
+    /// Longest wait between attempts.
+    pub backoff_max_seconds: u64,
+    /// Attempts before a notification is given up (status `failed`).
+    pub max_attempts: i32,
+    /// Time the receiver has to answer.
+    pub timeout_seconds: u64,
+    /// How long a claimed notification is reserved for its worker; after
+    /// that (a crashed worker) another may retry it.
+    pub lease_seconds: u64,
+    /// Notifications claimed per round.
+    pub batch_size: i64,
+}
+
+impl Default for NotificationSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            poll_interval_ms: 1000,
+            backoff_base_ms: 5000,
+            backoff_max_seconds: 3600,
+            max_attempts: 12,
+            timeout_seconds: 10,
+            lease_seconds: 60,
+            batch_size: 16,
         }
     }
 }

@@ -60,6 +60,51 @@ impl BsnVault {
     }
 }
 
+/// Purpose under which clients' callback secrets are sealed.
+pub const CALLBACK_SECRETS: &str = "gezinsregie client callback secrets v1";
+
+/// Secrets the server must use again later (a client's notification signing
+/// secret), sealed with AES-256-GCM under a key derived from the data
+/// encryption key for this one purpose, so a key is never used for two things.
+#[derive(Clone)]
+pub struct SecretBox {
+    cipher: Aes256Gcm,
+}
+
+impl SecretBox {
+    pub fn derive(master: &[u8; 32], purpose: &str) -> anyhow::Result<Self> {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(master)
+            .map_err(|_| anyhow!("invalid master key"))?;
+        mac.update(purpose.as_bytes());
+        let key = mac.finalize().into_bytes();
+        Ok(Self {
+            cipher: Aes256Gcm::new(&key),
+        })
+    }
+
+    /// nonce (12 bytes) || ciphertext || tag.
+    pub fn seal(&self, plain: &[u8]) -> anyhow::Result<Vec<u8>> {
+        let nonce_bytes: [u8; 12] = rand::random();
+        let ciphertext = self
+            .cipher
+            .encrypt(Nonce::from_slice(&nonce_bytes), plain)
+            .map_err(|_| anyhow!("sealing failed"))?;
+        let mut out = nonce_bytes.to_vec();
+        out.extend_from_slice(&ciphertext);
+        Ok(out)
+    }
+
+    pub fn open(&self, sealed: &[u8]) -> anyhow::Result<Vec<u8>> {
+        if sealed.len() < 12 {
+            return Err(anyhow!("sealed secret is truncated"));
+        }
+        let (nonce, ciphertext) = sealed.split_at(12);
+        self.cipher
+            .decrypt(Nonce::from_slice(nonce), ciphertext)
+            .map_err(|_| anyhow!("sealed secret cannot be opened with the configured key"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -95,5 +140,15 @@ mod tests {
             .unwrap()
             .decrypt(&stored)
             .is_err());
+    }
+
+    #[test]
+    fn sealed_secrets_open_only_for_their_purpose() {
+        let a = SecretBox::derive(&[1; 32], "callback-secrets").unwrap();
+        let b = SecretBox::derive(&[1; 32], "something-else").unwrap();
+        let sealed = a.seal(b"whsec_abc").unwrap();
+        assert_eq!(a.open(&sealed).unwrap(), b"whsec_abc");
+        assert!(b.open(&sealed).is_err());
+        assert_ne!(sealed, a.seal(b"whsec_abc").unwrap());
     }
 }

@@ -178,6 +178,12 @@ impl ApiError {
         self
     }
 
+    /// The same error under a more specific stable code.
+    pub fn with_code(mut self, code: &'static str) -> Self {
+        self.code = code;
+        self
+    }
+
     pub fn with_retry_after(mut self, seconds: u64) -> Self {
         self.retry_after = Some(seconds);
         self
@@ -288,6 +294,10 @@ impl From<DieselError> for ApiError {
                         "This provider already delivers this care form to this person in the plan.",
                     ),
                     (_, "plans_closed_without_care") => involvements_still_running(),
+                    (_, "clients_name_key") => ApiError::conflict(
+                        "client_name_taken",
+                        "A client with this name is already registered.",
+                    ),
                     (_, "plans_level_derived") => ApiError::conflict(
                         "concurrent_update",
                         "Another change to this plan's care happened at the same time; retry.",

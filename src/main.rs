@@ -41,6 +41,29 @@ enum Command {
         #[arg(long)]
         display_name: Option<String>,
     },
+    /// Register a machine client (GP, youth doctor or GI system) that submits
+    /// referrals; prints its client id, secret and callback secret once.
+    CreateClient {
+        #[arg(long)]
+        name: String,
+        /// iJw referrer type (COD327): 01, 02, 03, 04, 05, 06 or 08.
+        #[arg(long)]
+        referrer_type: String,
+        /// AGB code the client refers as (types 02 to 05).
+        #[arg(long)]
+        agb_code: Option<String>,
+        #[arg(long)]
+        organisation: String,
+        /// A municipality the client refers to (repeat for more).
+        #[arg(long = "municipality", required = true)]
+        municipalities: Vec<String>,
+        /// A scope (repeat for more): referrals:write, referrals:read.
+        #[arg(long = "scope", default_values_t = ["referrals:write".to_owned(), "referrals:read".to_owned()])]
+        scopes: Vec<String>,
+        /// HTTPS URL for signed status notifications.
+        #[arg(long)]
+        callback_url: Option<String>,
+    },
     /// Load the synthetic demo data set (municipalities, teams, users, families).
     /// With --families N, also bulk-generate N more synthetic families with
     /// plans, directors, care, scaling history and signals (for load tests).
@@ -159,6 +182,34 @@ async fn run_command(command: Command, settings: &Settings, url: &str) -> anyhow
             )
             .await?;
             println!("created user {username} ({}) with id {id}", role.as_str());
+            Ok(())
+        }
+        Command::CreateClient {
+            name,
+            referrer_type,
+            agb_code,
+            organisation,
+            municipalities,
+            scopes,
+            callback_url,
+        } => {
+            let keys = settings.resolve_keys()?;
+            let mut conn = db::connect(url).await?;
+            let spec = gezinsregie::admin::clients::NewClient {
+                name: name.clone(),
+                referrer_type,
+                agb_code,
+                organisation_name: organisation,
+                municipality_codes: municipalities,
+                scopes,
+                callback_url,
+            };
+            let (id, secret, callback_secret) =
+                demo::create_client_cli(&mut conn, &keys, spec).await?;
+            println!("created client {name}; store these now, they are not shown again:");
+            println!("  client_id        {id}");
+            println!("  client_secret    {secret}");
+            println!("  callback_secret  {callback_secret}");
             Ok(())
         }
         Command::Serve | Command::Openapi => bail!("not a one-off command"),

@@ -6,8 +6,11 @@
 
 use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::path::Operation;
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::openapi::{Content, ObjectBuilder, Ref, RefOr, Response, Type};
+use utoipa::openapi::schema::AnyOf;
+use utoipa::openapi::security::{
+    ClientCredentials, Flow, HttpAuthScheme, HttpBuilder, OAuth2, Scopes, SecurityScheme,
+};
+use utoipa::openapi::{Content, ObjectBuilder, Ref, RefOr, Response, Schema, Type};
 use utoipa::{Modify, OpenApi};
 
 use crate::error::PROBLEM_JSON;
@@ -27,6 +30,7 @@ use crate::error::PROBLEM_JSON;
         crate::auth::routes::refresh,
         crate::auth::routes::logout,
         crate::auth::routes::me,
+        crate::auth::oauth::issue_token,
         crate::admin::municipalities::create_municipality,
         crate::admin::municipalities::list_municipalities,
         crate::admin::teams::create_team,
@@ -39,6 +43,11 @@ use crate::error::PROBLEM_JSON;
         crate::admin::providers::list_providers,
         crate::admin::providers::get_provider,
         crate::admin::providers::update_provider,
+        crate::admin::clients::create_client,
+        crate::admin::clients::list_clients,
+        crate::admin::clients::get_client,
+        crate::admin::clients::update_client,
+        crate::notifications::routes::list_notifications,
         crate::families::routes::create_family,
         crate::families::routes::list_families,
         crate::families::routes::get_family,
@@ -64,22 +73,32 @@ use crate::error::PROBLEM_JSON;
         crate::care::routes::list_scalings,
         crate::care::routes::list_signals,
         crate::care::routes::acknowledge_signal,
+        crate::referrals::routes::create_referral,
+        crate::referrals::routes::list_referrals,
+        crate::referrals::routes::get_referral,
+        crate::referrals::routes::accept_referral,
+        crate::referrals::routes::decline_referral,
     ),
     components(schemas(crate::error::Problem, crate::error::InvalidParam)),
     modifiers(&SecurityAndProblems),
     tags(
-        (name = "Auth", description = "Login, tokens, the current user"),
-        (name = "Administration", description = "Municipalities, teams, users and providers (admin)"),
+        (name = "Auth", description = "Login, tokens (users and machine clients), the current user"),
+        (name = "Administration", description = "Municipalities, teams, users, providers and machine clients (admin)"),
         (name = "Families", description = "Families and their members"),
         (name = "Plans", description = "The one plan of a family"),
         (name = "Directors", description = "The one director of a plan: handover, history, caseload"),
         (name = "Care", description = "Care forms, involvements of providers, scaling up and down, stacked-care signals"),
+        (name = "Referrals", description = "Referrals from GPs, GIs and the JGT, pulled into the family's one plan; the intake queue"),
     )
 )]
 pub struct ApiDoc;
 
 /// Operations that need no token.
-const PUBLIC_OPERATIONS: &[&str] = &["login", "refreshToken"];
+const PUBLIC_OPERATIONS: &[&str] = &["login", "refreshToken", "issueClientToken"];
+
+/// Schemas that are one of several views where a fuller view also matches
+/// the leaner one: `anyOf`, since `oneOf` would reject a valid response.
+const ANY_OF_SCHEMAS: &[&str] = &["ReferralView"];
 
 struct SecurityAndProblems;
 
@@ -95,6 +114,33 @@ impl Modify for SecurityAndProblems {
                     .build(),
             ),
         );
+        components.add_security_scheme(
+            "clientCredentials",
+            SecurityScheme::OAuth2(OAuth2::with_description(
+                [Flow::ClientCredentials(ClientCredentials::new(
+                    "/v1/oauth/token",
+                    Scopes::from_iter([
+                        ("referrals:write", "Submit referrals"),
+                        ("referrals:read", "Read the status of your own referrals"),
+                    ]),
+                ))],
+                "Machine clients (GP, youth doctor, GI systems)",
+            )),
+        );
+        components.add_security_scheme(
+            "basicClient",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Basic).build()),
+        );
+        for name in ANY_OF_SCHEMAS {
+            if let Some(RefOr::T(Schema::OneOf(one_of))) = components.schemas.get(*name) {
+                let mut any_of = AnyOf::new();
+                any_of.items = one_of.items.clone();
+                any_of.description = one_of.description.clone();
+                components
+                    .schemas
+                    .insert((*name).to_owned(), RefOr::T(Schema::AnyOf(any_of)));
+            }
+        }
         for (path, item) in openapi.paths.paths.iter_mut() {
             let has_path_params = path.contains('{');
             let ops = [

@@ -30,6 +30,7 @@ impl Application {
         let port = listener.local_addr()?.port();
         let state = AppState::new(settings, keys, pool)?;
         crate::care::refresh::spawn(state.clone());
+        crate::notifications::worker::spawn(state.clone())?;
         let server = run(listener, state, settings)?;
         Ok(Self { port, server })
     }
@@ -105,4 +106,6 @@ pub fn api_routes(cfg: &mut web::ServiceConfig) {
     crate::families::routes::routes(cfg);
     crate::plans::routes(cfg);
     crate::care::routes::routes(cfg);
+    crate::referrals::routes::routes(cfg);
+    crate::notifications::routes::routes(cfg);
 }

@@ -2,10 +2,12 @@
 
 use std::sync::Arc;
 
+use tokio::sync::Notify;
+
 use crate::auth::tokens::TokenIssuer;
 use crate::care::catalogue::Catalogue;
-use crate::config::{AuthSettings, Keys, Settings, SignalSettings};
-use crate::crypto::BsnVault;
+use crate::config::{AuthSettings, Keys, NotificationSettings, Settings, SignalSettings};
+use crate::crypto::{BsnVault, SecretBox};
 use crate::db::{DbConn, DbPool};
 use crate::error::ApiError;
 
@@ -13,10 +15,15 @@ pub struct AppState {
     pub pool: DbPool,
     pub tokens: TokenIssuer,
     pub vault: BsnVault,
+    /// Seals clients' notification signing secrets.
+    pub callback_secrets: SecretBox,
     pub auth: AuthSettings,
     /// The region's care forms.
     pub catalogue: Catalogue,
     pub signals: SignalSettings,
+    pub notifications: NotificationSettings,
+    /// Wakes this server's delivery worker when a request wrote to the outbox.
+    pub outbox_wakeup: Arc<Notify>,
 }
 
 impl AppState {
@@ -29,9 +36,15 @@ impl AppState {
                 settings.auth.access_token_ttl_seconds,
             ),
             vault: BsnVault::new(&keys.bsn_encryption, &keys.bsn_hash)?,
+            callback_secrets: SecretBox::derive(
+                &keys.bsn_encryption,
+                crate::crypto::CALLBACK_SECRETS,
+            )?,
             auth: settings.auth.clone(),
             catalogue: Catalogue::load(settings.care.catalogue_file.as_deref())?,
             signals: settings.signals.clone(),
+            notifications: settings.notifications.clone(),
+            outbox_wakeup: Arc::new(Notify::new()),
         }))
     }
 

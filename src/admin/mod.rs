@@ -1,7 +1,8 @@
-//! Administration: municipalities (tenants), JGT teams, user accounts and
-//! care providers.
+//! Administration: municipalities (tenants), JGT teams, user accounts, care
+//! providers and machine clients.
 //! Functional administrators manage these; they never see family data.
 
+pub mod clients;
 pub mod municipalities;
 pub mod providers;
 pub mod teams;
@@ -14,4 +15,5 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     teams::routes(cfg);
     providers::routes(cfg);
     users::routes(cfg);
+    clients::routes(cfg);
 }

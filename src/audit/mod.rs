@@ -73,6 +73,42 @@ impl AuditEvent {
         }
     }
 
+    /// An event of a machine client (a GP, youth doctor or GI system), on
+    /// behalf of its organisation.
+    pub fn by_client(
+        client: &crate::auth::client::ClientPrincipal,
+        action: &'static str,
+        resource_type: &'static str,
+        resource_id: impl ToString,
+    ) -> Self {
+        Self {
+            actor_type: "client",
+            actor_id: Some(client.client_id),
+            actor_role: Some("client".to_owned()),
+            on_behalf_of: Some(client.organisation_name.clone()),
+            purpose: "referral",
+            municipality_code: None,
+            action,
+            resource_type,
+            resource_id: Some(resource_id.to_string()),
+            family_id: None,
+            outcome: "success",
+            emergency_access: false,
+            request_id: Some(client.request.request_id.clone()),
+            ip: client.request.ip.clone(),
+            detail: Value::Object(Default::default()),
+        }
+    }
+
+    /// The same event, naming the client an anonymous event turned out to be.
+    pub fn client(mut self, id: Uuid, organisation: &str) -> Self {
+        self.actor_type = "client";
+        self.actor_id = Some(id);
+        self.actor_role = Some("client".to_owned());
+        self.on_behalf_of = Some(organisation.to_owned());
+        self
+    }
+
     /// An event without a logged-in user (login attempts).
     pub fn anonymous(
         ctx: &RequestContext,
@@ -129,6 +165,21 @@ impl AuditEvent {
         self.actor_id = Some(id);
         self.actor_role = Some(role.to_owned());
         self.municipality_code = municipality;
+        self
+    }
+
+    /// The same actor and request, about another action and resource (a
+    /// referral that registers a family records both).
+    pub fn on(
+        mut self,
+        action: &'static str,
+        resource_type: &'static str,
+        resource_id: impl ToString,
+    ) -> Self {
+        self.action = action;
+        self.resource_type = resource_type;
+        self.resource_id = Some(resource_id.to_string());
+        self.detail = Value::Object(Default::default());
         self
     }
 

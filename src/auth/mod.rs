@@ -2,6 +2,8 @@
 //! [`Principal`] extractor every protected handler takes, and the policies
 //! that decide what a principal may do (all in [`policy`], nowhere else).
 
+pub mod client;
+pub mod oauth;
 pub mod password;
 pub mod policy;
 pub mod principal;

@@ -8,7 +8,9 @@
 
 use uuid::Uuid;
 
+use super::client::{Caller, ClientPrincipal, SCOPE_REFERRALS_READ, SCOPE_REFERRALS_WRITE};
 use super::Principal;
+use crate::domain::referrals::Referrer;
 use crate::domain::Role;
 use crate::error::ApiError;
 
@@ -184,6 +186,97 @@ pub fn read_caseload(p: &Principal, u: &UserFacts) -> Decision {
         Ok(())
     } else {
         Err(Denial::Forbidden)
+    }
+}
+
+/// Submitting a referral as a user: JGT and GI roles, for a municipality
+/// they work for.
+pub fn submit_referral(p: &Principal, municipality: &str) -> Decision {
+    if p.role.is_case_role() && p.serves(municipality) {
+        Ok(())
+    } else {
+        Err(Denial::Forbidden)
+    }
+}
+
+/// Submitting a referral as a machine client: with the write scope, for a
+/// municipality it serves, and only as itself (its own referrer type and
+/// AGB code). Refusals name their reason as a stable code.
+pub fn client_submit_referral(
+    c: &ClientPrincipal,
+    municipality: &str,
+    referrer: &Referrer,
+) -> Result<(), &'static str> {
+    if !c.has_scope(SCOPE_REFERRALS_WRITE) {
+        return Err("insufficient_scope");
+    }
+    if !c.serves(municipality) {
+        return Err("municipality_not_served");
+    }
+    let agb = referrer.agb_code.as_ref().map(|a| a.as_str());
+    if referrer.kind != c.referrer_type || agb != c.agb_code.as_deref() {
+        return Err("referrer_mismatch");
+    }
+    Ok(())
+}
+
+/// Facts about a referral that decide access to it.
+#[derive(Debug, Clone)]
+pub struct ReferralFacts {
+    pub municipality_code: String,
+    pub client_id: Option<Uuid>,
+    pub submitted_by: Option<Uuid>,
+}
+
+/// How much of a referral a caller sees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReferralAccess {
+    /// The intake queue's view: the team lead of the municipality.
+    Full,
+    /// Status and dates: the referrer that submitted it.
+    StatusOnly,
+}
+
+/// Reading a referral: the municipality's team lead in full, its submitter
+/// (client with the read scope, or user) status and dates only. Another
+/// client's referral is hidden (404), like another municipality's.
+pub fn read_referral(caller: &Caller, r: &ReferralFacts) -> Result<ReferralAccess, Denial> {
+    match caller {
+        Caller::Client(c) => {
+            if r.client_id != Some(c.client_id) {
+                Err(Denial::Hidden)
+            } else if c.has_scope(SCOPE_REFERRALS_READ) {
+                Ok(ReferralAccess::StatusOnly)
+            } else {
+                Err(Denial::Forbidden)
+            }
+        }
+        Caller::User(p) => {
+            if p.role == Role::TeamLead
+                && p.municipality_code.as_deref() == Some(r.municipality_code.as_str())
+            {
+                Ok(ReferralAccess::Full)
+            } else if r.submitted_by == Some(p.user_id) {
+                Ok(ReferralAccess::StatusOnly)
+            } else if p.role.is_case_role() && p.serves(&r.municipality_code) {
+                Err(Denial::Forbidden)
+            } else {
+                Err(Denial::Hidden)
+            }
+        }
+    }
+}
+
+/// Accepting and declining: the team lead of the referral's municipality.
+pub fn decide_referral(p: &Principal, r: &ReferralFacts) -> Decision {
+    if p.role == Role::TeamLead
+        && p.municipality_code.as_deref() == Some(r.municipality_code.as_str())
+    {
+        Ok(())
+    } else if p.role.is_case_role() && p.serves(&r.municipality_code) {
+        Err(Denial::Forbidden)
+    } else {
+        Err(Denial::Hidden)
     }
 }
 

@@ -14,6 +14,7 @@ use diesel_async::RunQueryDsl;
 use futures_util::future::LocalBoxFuture;
 use uuid::Uuid;
 
+use super::tokens::AccessClaims;
 use crate::db::schema::{auth_sessions, user_served_municipalities, users};
 use crate::domain::Role;
 use crate::error::ApiError;
@@ -90,77 +91,99 @@ impl FromRequest for Principal {
             let state = state.ok_or_else(|| ApiError::internal(anyhow::anyhow!("no app state")))?;
             let token =
                 token.ok_or_else(|| ApiError::unauthorized("Send a bearer access token."))?;
-            let claims = state
-                .tokens
-                .verify(&token)
-                .ok_or_else(|| ApiError::unauthorized("The access token is invalid or expired."))?;
-            let mut conn = state.db().await?;
-            let row: Option<SessionRow> = auth_sessions::table
-                .inner_join(users::table)
-                .filter(auth_sessions::id.eq(claims.sid))
-                .filter(users::id.eq(claims.sub))
-                .select((
-                    users::id,
-                    users::username,
-                    users::display_name,
-                    users::role,
-                    users::municipality_code,
-                    users::team_id,
-                    users::active,
-                    auth_sessions::revoked_at,
-                    auth_sessions::expires_at,
-                    users::provider_id,
-                ))
-                .first(&mut conn)
-                .await
-                .optional()?;
-            let Some((
-                user_id,
-                username,
-                display_name,
-                role,
-                municipality_code,
-                team_id,
-                active,
-                revoked_at,
-                expires_at,
-                provider_id,
-            )) = row
-            else {
-                return Err(ApiError::unauthorized(
-                    "The session of this token does not exist.",
-                ));
-            };
-            if !active || revoked_at.is_some() || expires_at <= Utc::now() {
-                return Err(ApiError::unauthorized(
-                    "The session of this token has ended; log in again.",
-                ));
+            match state.tokens.verify(&token) {
+                Some(claims) => authenticate_user(&state, claims, ctx).await,
+                None => match state.tokens.verify_client(&token) {
+                    // A machine client's valid token on a user endpoint: a
+                    // known principal without the right (audited).
+                    Some(claims) => {
+                        Err(super::client::refuse_on_user_endpoint(&state, claims, ctx).await)
+                    }
+                    None => Err(ApiError::unauthorized(
+                        "The access token is invalid or expired.",
+                    )),
+                },
             }
-            let role = Role::parse(&role)
-                .ok_or_else(|| ApiError::internal(anyhow::anyhow!("unknown role in database")))?;
-            let served_municipalities = if role == Role::GiWorker {
-                user_served_municipalities::table
-                    .filter(user_served_municipalities::user_id.eq(user_id))
-                    .select(user_served_municipalities::municipality_code)
-                    .load(&mut conn)
-                    .await?
-            } else {
-                Vec::new()
-            };
-            Ok(Principal {
-                user_id,
-                session_id: claims.sid,
-                username,
-                display_name,
-                role,
-                municipality_code,
-                team_id,
-                served_municipalities,
-                provider_id,
-                request: ctx,
-            })
         })
     }
+}
+
+/// The bearer token of a request, if it sends one.
+pub fn bearer_token(req: &HttpRequest) -> Option<String> {
+    bearer(req)
+}
+
+/// The user behind verified claims, if its session is still valid.
+pub async fn authenticate_user(
+    state: &AppState,
+    claims: AccessClaims,
+    ctx: RequestContext,
+) -> Result<Principal, ApiError> {
+    let mut conn = state.db().await?;
+    let row: Option<SessionRow> = auth_sessions::table
+        .inner_join(users::table)
+        .filter(auth_sessions::id.eq(claims.sid))
+        .filter(users::id.eq(claims.sub))
+        .select((
+            users::id,
+            users::username,
+            users::display_name,
+            users::role,
+            users::municipality_code,
+            users::team_id,
+            users::active,
+            auth_sessions::revoked_at,
+            auth_sessions::expires_at,
+            users::provider_id,
+        ))
+        .first(&mut conn)
+        .await
+        .optional()?;
+    let Some((
+        user_id,
+        username,
+        display_name,
+        role,
+        municipality_code,
+        team_id,
+        active,
+        revoked_at,
+        expires_at,
+        provider_id,
+    )) = row
+    else {
+        return Err(ApiError::unauthorized(
+            "The session of this token does not exist.",
+        ));
+    };
+    if !active || revoked_at.is_some() || expires_at <= Utc::now() {
+        return Err(ApiError::unauthorized(
+            "The session of this token has ended; log in again.",
+        ));
+    }
+    let role = Role::parse(&role)
+        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("unknown role in database")))?;
+    let served_municipalities = if role == Role::GiWorker {
+        user_served_municipalities::table
+            .filter(user_served_municipalities::user_id.eq(user_id))
+            .select(user_served_municipalities::municipality_code)
+            .load(&mut conn)
+            .await?
+    } else {
+        Vec::new()
+    };
+    Ok(Principal {
+        user_id,
+        session_id: claims.sid,
+        username,
+        display_name,
+        role,
+        municipality_code,
+        team_id,
+        served_municipalities,
+        provider_id,
+        request: ctx,
+    })
 }
 
 /// The request context as an extractor, for handlers without a principal.

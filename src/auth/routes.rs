@@ -82,7 +82,7 @@ struct Locked {
 }
 
 /// Counts a failure for a username; returns when it becomes locked.
-async fn count_failure(
+pub(crate) async fn count_failure(
     conn: &mut AsyncPgConnection,
     key: &str,
     state: &AppState,
@@ -438,4 +438,5 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/auth/refresh").route(web::post().to(refresh)))
         .service(web::resource("/auth/logout").route(web::post().to(logout)))
         .service(web::resource("/me").route(web::get().to(me)));
+    super::oauth::routes(cfg);
 }

@@ -10,6 +10,9 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 pub const AUDIENCE: &str = "gezinsregie-api";
+/// Audience of machine-client tokens: a client token never verifies as a
+/// user token, so it cannot reach the JGT endpoints.
+pub const CLIENT_AUDIENCE: &str = "gezinsregie-clients";
 
 pub fn random_bytes() -> [u8; 32] {
     rand::random()
@@ -38,10 +41,25 @@ pub struct AccessClaims {
     pub exp: i64,
 }
 
+/// Claims of a machine client's access token (client-credentials grant).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ClientClaims {
+    /// Client id.
+    pub sub: Uuid,
+    /// Granted scopes, space-separated (RFC 6749 section 3.3).
+    pub scope: String,
+    pub iss: String,
+    pub aud: String,
+    pub iat: i64,
+    pub exp: i64,
+    pub jti: Uuid,
+}
+
 pub struct TokenIssuer {
     encoding: EncodingKey,
     decoding: DecodingKey,
     validation: Validation,
+    client_validation: Validation,
     issuer: String,
     pub ttl_seconds: i64,
 }
@@ -54,10 +72,13 @@ impl TokenIssuer {
         validation.set_audience(&[AUDIENCE]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         validation.leeway = 5;
+        let mut client_validation = validation.clone();
+        client_validation.set_audience(&[CLIENT_AUDIENCE]);
         Self {
             encoding: EncodingKey::from_secret(key),
             decoding: DecodingKey::from_secret(key),
             validation,
+            client_validation,
             issuer: issuer.to_owned(),
             ttl_seconds,
         }
@@ -83,6 +104,28 @@ impl TokenIssuer {
             .ok()
             .map(|data| data.claims)
     }
+
+    /// A client token with `scope`, living as long as a user's access token.
+    pub fn issue_client(&self, client_id: Uuid, scope: &str) -> anyhow::Result<String> {
+        let now = chrono::Utc::now().timestamp();
+        let claims = ClientClaims {
+            sub: client_id,
+            scope: scope.to_owned(),
+            iss: self.issuer.clone(),
+            aud: CLIENT_AUDIENCE.to_owned(),
+            iat: now,
+            exp: now + self.ttl_seconds,
+            jti: Uuid::new_v4(),
+        };
+        encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .map_err(|e| anyhow::anyhow!("signing token: {e}"))
+    }
+
+    pub fn verify_client(&self, token: &str) -> Option<ClientClaims> {
+        decode::<ClientClaims>(token, &self.decoding, &self.client_validation)
+            .ok()
+            .map(|data| data.claims)
+    }
 }
 
 #[cfg(test)]
@@ -99,6 +142,23 @@ mod tests {
         assert!(issuer.verify(&token).is_some());
         assert!(other.verify(&token).is_none());
         assert!(issuer.verify("not.a.token").is_none());
+    }
+
+    #[test]
+    fn client_and_user_tokens_never_pass_for_each_other() {
+        let issuer = TokenIssuer::new(&[7; 32], "gezinsregie", 900);
+        let client = issuer
+            .issue_client(Uuid::new_v4(), "referrals:write")
+            .unwrap();
+        let user = issuer
+            .issue(Uuid::new_v4(), Uuid::new_v4(), "team_lead")
+            .unwrap();
+        assert!(issuer.verify(&client).is_none());
+        assert_eq!(
+            issuer.verify_client(&client).unwrap().scope,
+            "referrals:write"
+        );
+        assert!(issuer.verify_client(&user).is_none());
     }
 
     #[test]

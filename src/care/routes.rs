@@ -89,7 +89,7 @@ fn date_field(
 
 /// Checks under the plan's lock that the provider takes care and the member
 /// belongs to the plan's family.
-async fn check_references(
+pub(crate) async fn check_references(
     conn: &mut AsyncPgConnection,
     family_id: Uuid,
     provider_id: Uuid,
@@ -134,21 +134,24 @@ async fn check_references(
     Ok(())
 }
 
-struct NewRow<'a> {
-    id: Uuid,
-    plan_id: Uuid,
-    family_id: Uuid,
-    provider_id: Uuid,
-    form: &'a CareForm,
-    member_id: Option<Uuid>,
-    status: InvolvementStatus,
-    requested_on: NaiveDate,
-    started_on: Option<NaiveDate>,
-    reason: Option<&'a str>,
-    created_by: Uuid,
+pub(crate) struct NewRow<'a> {
+    pub(crate) id: Uuid,
+    pub(crate) plan_id: Uuid,
+    pub(crate) family_id: Uuid,
+    pub(crate) provider_id: Uuid,
+    pub(crate) form: &'a CareForm,
+    pub(crate) member_id: Option<Uuid>,
+    pub(crate) status: InvolvementStatus,
+    pub(crate) requested_on: NaiveDate,
+    pub(crate) started_on: Option<NaiveDate>,
+    pub(crate) reason: Option<&'a str>,
+    pub(crate) created_by: Option<Uuid>,
 }
 
-async fn insert_involvement(conn: &mut AsyncPgConnection, row: NewRow<'_>) -> ApiResult<Uuid> {
+pub(crate) async fn insert_involvement(
+    conn: &mut AsyncPgConnection,
+    row: NewRow<'_>,
+) -> ApiResult<Uuid> {
     let id = row.id;
     diesel::insert_into(involvements::table)
         .values((
@@ -173,7 +176,7 @@ async fn insert_involvement(conn: &mut AsyncPgConnection, row: NewRow<'_>) -> Ap
 }
 
 /// Bumps the plan's version (its ETag: the plan view changed) and returns it.
-async fn bump_version(conn: &mut AsyncPgConnection, plan_id: Uuid) -> ApiResult<i32> {
+pub(crate) async fn bump_version(conn: &mut AsyncPgConnection, plan_id: Uuid) -> ApiResult<i32> {
     Ok(diesel::update(plans::table.find(plan_id))
         .set((
             plans::version.eq(plans::version + 1),
@@ -275,7 +278,7 @@ pub async fn create_involvement(
                     requested_on,
                     started_on,
                     reason: reason.as_deref(),
-                    created_by: principal.user_id,
+                    created_by: Some(principal.user_id),
                 },
             )
             .await?;
@@ -545,7 +548,7 @@ pub async fn end_involvement(
 }
 
 /// Ends a locked involvement row (shared by the end endpoint and scaling steps).
-async fn end_locked(
+pub(crate) async fn end_locked(
     conn: &mut AsyncPgConnection,
     row: &InvolvementRow,
     ended_on: NaiveDate,
@@ -682,7 +685,7 @@ pub async fn scale_plan(
                         requested_on: today,
                         started_on: Some(today),
                         reason: Some(&reason),
-                        created_by: principal.user_id,
+                        created_by: Some(principal.user_id),
                     },
                 )
                 .await?;

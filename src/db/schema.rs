@@ -238,6 +238,124 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// Machine clients (GP, youth doctor, GI systems).
+    clients (id) {
+        id -> Uuid,
+        name -> Text,
+        referrer_type -> Text,
+        agb_code -> Nullable<Text>,
+        organisation_name -> Text,
+        scopes -> Array<Text>,
+        callback_url -> Nullable<Text>,
+        secret_hash -> Text,
+        callback_secret -> Bytea,
+        active -> Bool,
+        created_by -> Nullable<Uuid>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    /// Municipalities a client may refer to.
+    client_municipalities (client_id, municipality_code) {
+        client_id -> Uuid,
+        municipality_code -> Text,
+    }
+}
+
+diesel::table! {
+    /// Referrals (verwijzingen).
+    referrals (id) {
+        id -> Uuid,
+        municipality_code -> Text,
+        client_id -> Nullable<Uuid>,
+        submitted_by -> Nullable<Uuid>,
+        external_reference -> Text,
+        referrer_type -> Text,
+        referrer_agb_code -> Nullable<Text>,
+        referrer_name -> Nullable<Text>,
+        reason -> Text,
+        urgency -> Text,
+        requested_care_form_code -> Nullable<Text>,
+        requested_provider_agb_code -> Nullable<Text>,
+        requested_provider_id -> Nullable<Uuid>,
+        status -> Text,
+        match_basis -> Nullable<Text>,
+        family_id -> Nullable<Uuid>,
+        plan_id -> Nullable<Uuid>,
+        involvement_id -> Nullable<Uuid>,
+        involvement_created -> Bool,
+        candidate_family_ids -> Array<Uuid>,
+        decline_reason_code -> Nullable<Text>,
+        decline_note -> Nullable<Text>,
+        decided_by -> Nullable<Uuid>,
+        decided_at -> Nullable<Timestamptz>,
+        received_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    /// The child and parents named in a referral.
+    referral_people (referral_id, position) {
+        referral_id -> Uuid,
+        position -> Int2,
+        role -> Text,
+        given_name -> Text,
+        family_name -> Text,
+        birth_date -> Date,
+        bsn_ciphertext -> Nullable<Bytea>,
+        bsn_hash -> Nullable<Bytea>,
+    }
+}
+
+diesel::table! {
+    /// Idempotency keys with the response they produced.
+    idempotency_keys (principal_id, operation, key) {
+        principal_id -> Uuid,
+        operation -> Text,
+        key -> Text,
+        request_hash -> Bytea,
+        response_status -> Int2,
+        response_body -> Jsonb,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    /// Outbox of status notifications to clients.
+    notifications (id) {
+        id -> Uuid,
+        client_id -> Uuid,
+        referral_id -> Uuid,
+        event_type -> Text,
+        body -> Text,
+        status -> Text,
+        attempts -> Int4,
+        next_attempt_at -> Timestamptz,
+        lease_until -> Nullable<Timestamptz>,
+        last_error -> Nullable<Text>,
+        created_at -> Timestamptz,
+        delivered_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    /// Delivery attempts of notifications.
+    notification_attempts (id) {
+        id -> Int8,
+        notification_id -> Uuid,
+        attempt -> Int4,
+        attempted_at -> Timestamptz,
+        duration_ms -> Int4,
+        status_code -> Nullable<Int2>,
+        error -> Nullable<Text>,
+        outcome -> Text,
+    }
+}
+
 diesel::joinable!(teams -> municipalities (municipality_code));
 diesel::joinable!(users -> municipalities (municipality_code));
 diesel::joinable!(auth_sessions -> users (user_id));
@@ -251,6 +369,11 @@ diesel::joinable!(involvements -> providers (provider_id));
 diesel::joinable!(involvements -> plans (plan_id));
 diesel::joinable!(scaling_events -> plans (plan_id));
 diesel::joinable!(plan_signals -> plans (plan_id));
+diesel::joinable!(client_municipalities -> clients (client_id));
+diesel::joinable!(referrals -> clients (client_id));
+diesel::joinable!(referral_people -> referrals (referral_id));
+diesel::joinable!(notifications -> clients (client_id));
+diesel::joinable!(notification_attempts -> notifications (notification_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     municipalities,
@@ -269,4 +392,11 @@ diesel::allow_tables_to_appear_in_same_query!(
     involvements,
     scaling_events,
     plan_signals,
+    clients,
+    client_municipalities,
+    referrals,
+    referral_people,
+    idempotency_keys,
+    notifications,
+    notification_attempts,
 );

@@ -23,6 +23,13 @@ use crate::error::ApiError;
 use crate::families::model::MemberSpec;
 use crate::families::routes::insert_member;
 
+/// Client id of the demo GP system (machine-to-machine referrals).
+pub const DEMO_CLIENT_ID: Uuid = Uuid::from_u128(0x019ab000_0000_7000_8000_0000000d0001);
+/// Client secret of the demo GP system.
+pub const DEMO_CLIENT_SECRET: &str = "gezinsregie-demo-client-secret";
+/// AGB code the demo GP refers as (fictional).
+pub const DEMO_CLIENT_AGB: &str = "01999901";
+
 /// Password of every demo user.
 pub const DEMO_PASSWORD: &str = "gezinsregie-demo";
 
@@ -121,10 +128,38 @@ pub async fn load_if_absent(conn: &mut AsyncPgConnection, keys: &Keys) -> anyhow
     }
     let vault = BsnVault::new(&keys.bsn_encryption, &keys.bsn_hash)?;
     let hash = password::hash(DEMO_PASSWORD)?;
-    conn.transaction(async |conn| load(conn, &vault, &hash).await)
-        .await
-        .map_err(|e: ApiError| anyhow::anyhow!("loading demo data: {e}"))?;
+    let client_hash = password::hash(DEMO_CLIENT_SECRET)?;
+    let sealer =
+        crate::crypto::SecretBox::derive(&keys.bsn_encryption, crate::crypto::CALLBACK_SECRETS)?;
+    conn.transaction(async |conn| {
+        load(conn, &vault, &hash).await?;
+        demo_client(conn, &sealer, &client_hash).await
+    })
+    .await
+    .map_err(|e: ApiError| anyhow::anyhow!("loading demo data: {e}"))?;
     Ok(true)
+}
+
+/// The demo GP system: refers as a huisarts (02) to Leiden, without a
+/// callback URL (set one with PATCH /v1/clients/{id} to see notifications).
+async fn demo_client(
+    conn: &mut AsyncPgConnection,
+    sealer: &crate::crypto::SecretBox,
+    secret_hash: &str,
+) -> Result<(), ApiError> {
+    let spec = crate::admin::clients::NewClient {
+        name: "Demo HIS Huisartsenpraktijk De Vliet".into(),
+        referrer_type: "02".into(),
+        agb_code: Some(DEMO_CLIENT_AGB.into()),
+        organisation_name: "Huisartsenpraktijk De Vliet (demo)".into(),
+        municipality_codes: vec!["0546".into()],
+        scopes: vec!["referrals:write".into(), "referrals:read".into()],
+        callback_url: None,
+    }
+    .parse()?;
+    crate::admin::clients::insert_client(conn, sealer, DEMO_CLIENT_ID, &spec, secret_hash, None)
+        .await?;
+    Ok(())
 }
 
 struct Person(
@@ -553,6 +588,11 @@ pub fn print_logins() {
         care::PROVIDER_USER_ORG
     );
     println!();
+    println!("Demo GP system (machine client; refers as huisarts, AGB {DEMO_CLIENT_AGB}, to Leiden 0546):");
+    println!("  client_id      {DEMO_CLIENT_ID}");
+    println!("  client_secret  {DEMO_CLIENT_SECRET}");
+    println!("  token: curl -u {DEMO_CLIENT_ID}:{DEMO_CLIENT_SECRET} -d grant_type=client_credentials <server>/v1/oauth/token");
+    println!();
 }
 
 /// `gezinsregie create-user`.
@@ -581,6 +621,30 @@ pub async fn create_user_cli(
     conn.transaction(async |conn| insert_user(conn, &spec, &hash).await)
         .await
         .map_err(|e: ApiError| anyhow::anyhow!("{}", describe(&e)))
+}
+
+/// `gezinsregie create-client`: registers a machine client and returns its
+/// id, secret and callback secret (to print once).
+pub async fn create_client_cli(
+    conn: &mut AsyncPgConnection,
+    keys: &Keys,
+    spec: crate::admin::clients::NewClient,
+) -> anyhow::Result<(Uuid, String, String)> {
+    let spec = spec
+        .parse()
+        .map_err(|e| anyhow::anyhow!("{}", describe(&e)))?;
+    let secret = crate::auth::tokens::random_token();
+    let hash = password::hash(&secret)?;
+    let sealer =
+        crate::crypto::SecretBox::derive(&keys.bsn_encryption, crate::crypto::CALLBACK_SECRETS)?;
+    let id = Uuid::now_v7();
+    let (_, callback_secret) = conn
+        .transaction(async |conn| {
+            crate::admin::clients::insert_client(conn, &sealer, id, &spec, &hash, None).await
+        })
+        .await
+        .map_err(|e: ApiError| anyhow::anyhow!("{}", describe(&e)))?;
+    Ok((id, secret, callback_secret))
 }
 
 fn describe(e: &ApiError) -> String {

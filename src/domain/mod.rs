@@ -5,6 +5,7 @@
 pub mod bsn;
 pub mod care;
 pub mod codes;
+pub mod referrals;
 pub mod roles;
 pub mod signals;
 pub mod text;

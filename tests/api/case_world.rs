@@ -49,7 +49,11 @@ async fn actor(
 }
 
 pub async fn case_world() -> CaseWorld {
-    let app = spawn_app().await;
+    case_world_on(spawn_app().await).await
+}
+
+/// The same world on an app spawned with other settings.
+pub async fn case_world_on(app: TestApp) -> CaseWorld {
     app.municipality("0546", "Leiden").await;
     app.municipality("0537", "Katwijk").await;
     app.municipality("0553", "Lisse").await;

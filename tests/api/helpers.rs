@@ -101,6 +101,10 @@ pub fn test_settings(db_url: &str) -> Settings {
     settings.server.workers = 2;
     settings.database.url = Some(db_url.to_owned());
     settings.database.pool_size = 12;
+    // Notifications: look often and back off briefly, so delivery tests
+    // take seconds, not minutes.
+    settings.notifications.poll_interval_ms = 100;
+    settings.notifications.backoff_base_ms = 400;
     settings
 }
 
@@ -120,8 +124,14 @@ pub struct TestUser {
 
 /// A server on a fresh database.
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// A server on a fresh database, with adjusted settings.
+pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
     let db_url = fresh_database().await;
-    let settings = test_settings(&db_url);
+    let mut settings = test_settings(&db_url);
+    adjust(&mut settings);
     let pool = gezinsregie::db::build_pool(
         &db_url,
         settings.database.pool_size,
@@ -331,17 +341,22 @@ impl TestApp {
 
     /// The real binary as a second server process on the same database.
     pub async fn spawn_server_process(&self) -> ServerProcess {
-        self.server_process(None).await
+        self.server_process(None, &[]).await
+    }
+
+    /// A server process with extra `GEZINSREGIE__...` settings.
+    pub async fn spawn_server_process_with(&self, env: &[(&str, &str)]) -> ServerProcess {
+        self.server_process(None, env).await
     }
 
     /// A second server process in production log format, its stdout in a file.
     pub async fn spawn_logging_server_process(&self) -> (ServerProcess, PathBuf) {
         let path =
             std::env::temp_dir().join(format!("gezinsregie-log-{}.jsonl", Uuid::new_v4().simple()));
-        (self.server_process(Some(&path)).await, path)
+        (self.server_process(Some(&path), &[]).await, path)
     }
 
-    async fn server_process(&self, log: Option<&Path>) -> ServerProcess {
+    async fn server_process(&self, log: Option<&Path>, env: &[(&str, &str)]) -> ServerProcess {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .expect("free port")
             .local_addr()
@@ -350,7 +365,9 @@ impl TestApp {
         let keys = test_keys();
         let data_dir =
             std::env::temp_dir().join(format!("gezinsregie-proc-{}", Uuid::new_v4().simple()));
-        let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_gezinsregie"))
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_gezinsregie"));
+        command.envs(env.iter().copied());
+        let child = command
             .arg("serve")
             .env("DATABASE_URL", &self.db_url)
             .env("GEZINSREGIE__SERVER__HOST", "127.0.0.1")

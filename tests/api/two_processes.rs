@@ -106,3 +106,63 @@ async fn fifty_handovers_over_two_processes_leave_one_director_without_overlaps(
     );
     assert_invariants_hold(&w.app, p).await;
 }
+
+#[actix_web::test]
+async fn twenty_referrals_for_one_child_over_two_processes_land_in_one_plan() {
+    use crate::referral_world::{client, key, referral};
+    let w = case_world().await;
+    let other = w.app.spawn_server_process().await;
+    let c = client(&w, json!({})).await;
+    let child = bsn(77);
+    let bases = [w.app.address.clone(), other.address.clone()];
+    let replies = join_all((0..20).map(|i| {
+        let base = bases[i % 2].clone();
+        let token = c.token.clone();
+        let client = w.app.client.clone();
+        let body = referral(Some(&child), &format!("HIS-{i}"));
+        async move {
+            let res = client
+                .post(format!("{base}/v1/referrals"))
+                .bearer_auth(token)
+                .header("Idempotency-Key", key())
+                .json(&body)
+                .send()
+                .await
+                .expect("sent");
+            let status = res.status().as_u16();
+            (status, res.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    }))
+    .await;
+    assert!(
+        replies
+            .iter()
+            .all(|(s, b)| *s == 201 && b["status"] == "matched"),
+        "{replies:?}"
+    );
+    assert_eq!(w.app.count("SELECT count(*) AS n FROM families").await, 1);
+    assert_eq!(
+        w.app
+            .count("SELECT count(*) AS n FROM plans WHERE status <> 'closed'")
+            .await,
+        1
+    );
+    assert_eq!(
+        w.app
+            .count("SELECT count(DISTINCT plan_id) AS n FROM referrals WHERE plan_id IS NOT NULL")
+            .await,
+        1
+    );
+    assert_eq!(
+        w.app
+            .count("SELECT count(*) AS n FROM referrals r JOIN plans p ON p.id = r.plan_id")
+            .await,
+        20
+    );
+    assert_eq!(
+        w.app
+            .count("SELECT count(*) AS n FROM family_members WHERE role = 'child'")
+            .await,
+        1
+    );
+}

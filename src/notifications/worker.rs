@@ -1,0 +1,293 @@
+//! The delivery worker: claims due notifications with a lease, sends them,
+//! records each attempt, and schedules retries with exponential backoff.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel::sql_types::{Bool, Bytea, Int4, Int8, Nullable, Text, Uuid as SqlUuid};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use uuid::Uuid;
+
+use super::signing;
+use crate::config::NotificationSettings;
+use crate::db::schema::{notification_attempts, notifications};
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+
+#[derive(QueryableByName)]
+struct Claimed {
+    #[diesel(sql_type = SqlUuid)]
+    id: Uuid,
+    #[diesel(sql_type = Text)]
+    body: String,
+    #[diesel(sql_type = Int4)]
+    attempts: i32,
+    #[diesel(sql_type = Nullable<Text>)]
+    callback_url: Option<String>,
+    #[diesel(sql_type = Bytea)]
+    callback_secret: Vec<u8>,
+    #[diesel(sql_type = Bool)]
+    active: bool,
+}
+
+/// Claims up to `batch` due notifications for `lease` seconds, counting the
+/// attempt now (a worker killed mid-delivery has still made an attempt).
+async fn claim(conn: &mut AsyncPgConnection, s: &NotificationSettings) -> ApiResult<Vec<Claimed>> {
+    Ok(diesel::sql_query(
+        "WITH due AS (
+             SELECT id FROM notifications
+             WHERE status = 'pending' AND next_attempt_at <= now()
+               AND (lease_until IS NULL OR lease_until <= now())
+             ORDER BY next_attempt_at
+             LIMIT $1
+             FOR UPDATE SKIP LOCKED)
+         UPDATE notifications n
+            SET lease_until = now() + make_interval(secs => $2), attempts = n.attempts + 1
+           FROM due, clients c
+          WHERE n.id = due.id AND c.id = n.client_id
+         RETURNING n.id, n.body, n.attempts, c.callback_url, c.callback_secret, c.active",
+    )
+    .bind::<Int8, _>(s.batch_size)
+    .bind::<Int8, _>(s.lease_seconds as i64)
+    .load(conn)
+    .await?)
+}
+
+/// Wait before the next attempt after `attempts` failed ones: the base,
+/// doubled per further failure, capped, plus up to 10% jitter so receivers
+/// that come back are not hit by every sender in the same second.
+pub fn backoff(attempts: i32, s: &NotificationSettings) -> Duration {
+    let exponent = attempts.saturating_sub(1).clamp(0, 30) as u32;
+    let base = s.backoff_base_ms.saturating_mul(1u64 << exponent);
+    let capped = base.min(s.backoff_max_seconds.saturating_mul(1000));
+    let jitter = if capped >= 10 {
+        rand::random::<u64>() % (capped / 10)
+    } else {
+        0
+    };
+    Duration::from_millis(capped + jitter)
+}
+
+/// What one attempt came to.
+struct Outcome {
+    attempted_at: DateTime<Utc>,
+    duration_ms: i32,
+    status_code: Option<i16>,
+    error: Option<String>,
+}
+
+impl Outcome {
+    fn delivered(&self) -> bool {
+        self.error.is_none()
+    }
+}
+
+async fn send(state: &AppState, http: &reqwest::Client, n: &Claimed) -> Outcome {
+    let attempted_at = Utc::now();
+    let started = Instant::now();
+    let result = async {
+        if !n.active {
+            return Err((None, "the client is disabled".to_owned()));
+        }
+        let Some(url) = &n.callback_url else {
+            return Err((None, "the client has no callback URL".to_owned()));
+        };
+        let secret = state
+            .callback_secrets
+            .open(&n.callback_secret)
+            .map_err(|e| (None, e.to_string()))?;
+        let secret = String::from_utf8(secret).map_err(|_| (None, "secret is not text".into()))?;
+        let key = signing::key_of(&secret).map_err(|e| (None, e.to_string()))?;
+        let id = n.id.to_string();
+        let timestamp = Utc::now().timestamp();
+        let signature =
+            signing::sign(&key, &id, timestamp, &n.body).map_err(|e| (None, e.to_string()))?;
+        let response = http
+            .post(url)
+            .header("content-type", "application/json")
+            .header("webhook-id", &id)
+            .header("webhook-timestamp", timestamp.to_string())
+            .header("webhook-signature", signature)
+            .body(n.body.clone())
+            .send()
+            .await
+            .map_err(|e| (None, format!("no answer: {}", without_url(&e))))?;
+        let status = response.status();
+        if status.is_success() {
+            Ok(status.as_u16() as i16)
+        } else {
+            Err((
+                Some(status.as_u16() as i16),
+                format!("the receiver answered {status}"),
+            ))
+        }
+    }
+    .await;
+    let duration_ms = started.elapsed().as_millis().min(i32::MAX as u128) as i32;
+    match result {
+        Ok(code) => Outcome {
+            attempted_at,
+            duration_ms,
+            status_code: Some(code),
+            error: None,
+        },
+        Err((code, error)) => Outcome {
+            attempted_at,
+            duration_ms,
+            status_code: code,
+            error: Some(error),
+        },
+    }
+}
+
+/// A transport error in words, without the URL (it may carry a token in
+/// its query string, which must not reach logs or the attempts table).
+fn without_url(e: &reqwest::Error) -> String {
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "connection failed"
+    } else if e.is_redirect() {
+        "redirects are not followed"
+    } else {
+        "request failed"
+    };
+    kind.to_owned()
+}
+
+/// Records an attempt and the notification's new state in one transaction.
+async fn record(
+    conn: &mut AsyncPgConnection,
+    s: &NotificationSettings,
+    n: &Claimed,
+    outcome: &Outcome,
+) -> ApiResult<()> {
+    let delay = backoff(n.attempts, s);
+    conn.transaction(async |conn| {
+        diesel::insert_into(notification_attempts::table)
+            .values((
+                notification_attempts::notification_id.eq(n.id),
+                notification_attempts::attempt.eq(n.attempts),
+                notification_attempts::attempted_at.eq(outcome.attempted_at),
+                notification_attempts::duration_ms.eq(outcome.duration_ms),
+                notification_attempts::status_code.eq(outcome.status_code),
+                notification_attempts::error.eq(&outcome.error),
+                notification_attempts::outcome.eq(if outcome.delivered() {
+                    "delivered"
+                } else {
+                    "failed"
+                }),
+            ))
+            .on_conflict_do_nothing()
+            .execute(conn)
+            .await?;
+        if outcome.delivered() {
+            diesel::update(notifications::table.find(n.id))
+                .set((
+                    notifications::status.eq("delivered"),
+                    notifications::delivered_at.eq(diesel::dsl::now),
+                    notifications::lease_until.eq(None::<DateTime<Utc>>),
+                    notifications::last_error.eq(None::<String>),
+                ))
+                .execute(conn)
+                .await?;
+        } else {
+            let give_up = n.attempts >= s.max_attempts;
+            diesel::update(notifications::table.find(n.id))
+                .set((
+                    notifications::status.eq(if give_up { "failed" } else { "pending" }),
+                    notifications::next_attempt_at.eq(Utc::now()
+                        + chrono::Duration::from_std(delay)
+                            .unwrap_or_else(|_| chrono::Duration::hours(1))),
+                    notifications::lease_until.eq(None::<DateTime<Utc>>),
+                    notifications::last_error.eq(&outcome.error),
+                ))
+                .execute(conn)
+                .await?;
+        }
+        Ok::<_, ApiError>(())
+    })
+    .await
+}
+
+/// One round: claims what is due, delivers it concurrently, records the
+/// outcomes. Returns how many were claimed.
+pub async fn deliver_due(state: &AppState, http: &reqwest::Client) -> ApiResult<usize> {
+    let s = &state.notifications;
+    let claimed = {
+        let mut conn = state.db().await?;
+        claim(&mut conn, s).await?
+    };
+    let outcomes =
+        futures_util::future::join_all(claimed.iter().map(|n| send(state, http, n))).await;
+    let mut conn = state.db().await?;
+    for (n, outcome) in claimed.iter().zip(&outcomes) {
+        if let Some(error) = &outcome.error {
+            tracing::info!(notification = %n.id, attempt = n.attempts, error, "notification not delivered; will retry");
+        }
+        record(&mut conn, s, n, outcome).await?;
+    }
+    Ok(claimed.len())
+}
+
+/// The HTTP client of the worker: a timeout, and no redirects (a callback
+/// must not bounce notifications to an address nobody registered).
+pub fn http_client(s: &NotificationSettings) -> anyhow::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(s.timeout_seconds.max(1)))
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("gezinsregie/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| anyhow::anyhow!("notification HTTP client: {e}"))
+}
+
+/// Runs the worker for as long as the server runs: a round whenever a
+/// request wrote to the outbox, and at least every poll interval.
+pub fn spawn(state: Arc<AppState>) -> anyhow::Result<()> {
+    if !state.notifications.enabled {
+        return Ok(());
+    }
+    let http = http_client(&state.notifications)?;
+    let poll = Duration::from_millis(state.notifications.poll_interval_ms.max(10));
+    tokio::spawn(async move {
+        loop {
+            match deliver_due(&state, &http).await {
+                // A full batch: more may be due, look again at once.
+                Ok(n) if n as i64 >= state.notifications.batch_size => continue,
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e.detail, "notification round failed; retrying"),
+            }
+            tokio::select! {
+                _ = state.outbox_wakeup.notified() => {}
+                _ = tokio::time::sleep(poll) => {}
+            }
+        }
+    });
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_from_the_base_up_to_the_cap() {
+        let s = NotificationSettings {
+            backoff_base_ms: 1000,
+            backoff_max_seconds: 10,
+            ..Default::default()
+        };
+        let within = |attempts, ms: u64| {
+            let d = backoff(attempts, &s).as_millis() as u64;
+            assert!((ms..=ms + ms / 10).contains(&d), "{attempts}: {d}");
+        };
+        within(1, 1000);
+        within(2, 2000);
+        within(3, 4000);
+        within(4, 8000);
+        within(5, 10_000);
+        within(40, 10_000);
+    }
+}
