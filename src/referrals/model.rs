@@ -55,7 +55,7 @@ pub struct NewReferral {
     pub reason: String,
     pub urgency: Urgency,
     /// A care form of the catalogue (`GET /v1/care-forms`).
-    #[schema(example = "ambulant-jeugdhulp")]
+    #[schema(example = "ambulant_licht")]
     pub requested_care_form_code: Option<String>,
     /// AGB code of a registered provider.
     #[schema(pattern = "^[0-9]{8}$")]
