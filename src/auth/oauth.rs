@@ -12,7 +12,6 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
-use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, RunQueryDsl};
 use serde::{Deserialize, Serialize};
@@ -22,7 +21,7 @@ use uuid::Uuid;
 
 use super::client::SCOPES;
 use super::principal::RequestMeta;
-use super::routes::count_failure;
+use super::routes::{count_failure, locked_for};
 use crate::audit::AuditEvent;
 use crate::db::schema::{clients, login_failures};
 use crate::error::{ApiError, ApiResult};
@@ -197,28 +196,19 @@ pub async fn issue_token(
     };
     let key = format!("client:{client_id}");
 
-    let locked_until: Option<Option<DateTime<Utc>>> = login_failures::table
-        .find(&key)
-        .select(login_failures::locked_until)
-        .first(&mut conn)
-        .await
-        .optional()?;
-    if let Some(Some(until)) = locked_until {
-        let remaining = (until - Utc::now()).num_seconds();
-        if remaining > 0 {
-            AuditEvent::anonymous(&meta.0, "login_failed", "client")
-                .denied()
-                .detail(json!({"reason": "locked", "clientId": client_id}))
-                .record(&mut conn)
-                .await?;
-            return Err(ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "client_locked",
-                "Too many failed token requests; try again later.",
-            )
-            .with_extra("error", "invalid_client")
-            .with_retry_after(remaining as u64));
-        }
+    if let Some(remaining) = locked_for(&mut conn, &key).await? {
+        AuditEvent::anonymous(&meta.0, "login_failed", "client")
+            .denied()
+            .detail(json!({"reason": "locked", "clientId": client_id}))
+            .record(&mut conn)
+            .await?;
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "client_locked",
+            "Too many failed token requests; try again later.",
+        )
+        .with_extra("error", "invalid_client")
+        .with_retry_after(remaining));
     }
 
     let client: Option<ClientAuthRow> = clients::table

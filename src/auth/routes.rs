@@ -82,6 +82,24 @@ struct Locked {
 }
 
 /// Counts a failure for a username; returns when it becomes locked.
+/// Seconds `key` (a username, or `client:<id>`) stays locked, if it is.
+pub(crate) async fn locked_for(
+    conn: &mut AsyncPgConnection,
+    key: &str,
+) -> QueryResult<Option<u64>> {
+    let locked_until: Option<Option<DateTime<Utc>>> = login_failures::table
+        .find(key)
+        .select(login_failures::locked_until)
+        .first(conn)
+        .await
+        .optional()?;
+    Ok(locked_until
+        .flatten()
+        .map(|until| (until - Utc::now()).num_seconds())
+        .filter(|s| *s > 0)
+        .map(|s| s as u64))
+}
+
 pub(crate) async fn count_failure(
     conn: &mut AsyncPgConnection,
     key: &str,
@@ -184,27 +202,18 @@ pub async fn login(
     }
     let key = username.trim().to_lowercase();
 
-    let locked_until: Option<Option<DateTime<Utc>>> = login_failures::table
-        .find(&key)
-        .select(login_failures::locked_until)
-        .first(&mut conn)
-        .await
-        .optional()?;
-    if let Some(Some(until)) = locked_until {
-        let remaining = (until - Utc::now()).num_seconds();
-        if remaining > 0 {
-            AuditEvent::anonymous(&meta.0, "login_failed", "session")
-                .denied()
-                .detail(json!({"reason": "locked"}))
-                .record(&mut conn)
-                .await?;
-            return Err(ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "account_locked",
-                "Too many failed logins; try again later.",
-            )
-            .with_retry_after(remaining as u64));
-        }
+    if let Some(remaining) = locked_for(&mut conn, &key).await? {
+        AuditEvent::anonymous(&meta.0, "login_failed", "session")
+            .denied()
+            .detail(json!({"reason": "locked"}))
+            .record(&mut conn)
+            .await?;
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "account_locked",
+            "Too many failed logins; try again later.",
+        )
+        .with_retry_after(remaining));
     }
 
     let user: Option<(Uuid, String, String, bool, Option<String>)> = users::table

@@ -176,7 +176,7 @@ pub(crate) async fn insert_involvement(
 }
 
 /// Bumps the plan's version (its ETag: the plan view changed) and returns it.
-pub(crate) async fn bump_version(conn: &mut AsyncPgConnection, plan_id: Uuid) -> ApiResult<i32> {
+async fn bump_version(conn: &mut AsyncPgConnection, plan_id: Uuid) -> ApiResult<i32> {
     Ok(diesel::update(plans::table.find(plan_id))
         .set((
             plans::version.eq(plans::version + 1),
@@ -185,6 +185,32 @@ pub(crate) async fn bump_version(conn: &mut AsyncPgConnection, plan_id: Uuid) ->
         .returning(plans::version)
         .get_result(conn)
         .await?)
+}
+
+/// After a change to a plan's involvements made outside the care
+/// endpoints (a referral requesting care, a decline withdrawing it): bumps
+/// the plan's version and brings level, scaling history and signals in
+/// line, under the plan's lock the caller holds.
+pub(crate) async fn care_changed(
+    conn: &mut AsyncPgConnection,
+    state: &AppState,
+    plan_id: Uuid,
+    decided_by: Option<Uuid>,
+    reason: &str,
+    involvement_ids: Vec<Uuid>,
+) -> ApiResult<Applied> {
+    bump_version(conn, plan_id).await?;
+    state::apply(
+        conn,
+        &state.signals.thresholds,
+        Change {
+            plan_id,
+            decided_by,
+            reason,
+            involvement_ids,
+        },
+    )
+    .await
 }
 
 fn applied_detail(applied: &Applied) -> serde_json::Value {

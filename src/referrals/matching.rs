@@ -24,13 +24,11 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use super::model::PersonSpec;
-use crate::care::routes::{bump_version, check_references, insert_involvement, NewRow};
-use crate::care::state::{self, Change};
+use crate::care::routes::{care_changed, check_references, insert_involvement, NewRow};
 use crate::db::schema::{families, involvements, plans, teams};
 use crate::domain::care::InvolvementStatus;
 use crate::domain::referrals::MatchBasis;
-use crate::domain::{MemberRole, PlanStatus};
+use crate::domain::PlanStatus;
 use crate::error::{ApiError, ApiResult};
 use crate::families::model::MemberSpec;
 use crate::families::routes::insert_member;
@@ -56,7 +54,7 @@ fn lock_key(parts: &[&[u8]]) -> i64 {
 pub async fn lock_child(
     conn: &mut AsyncPgConnection,
     bsn_hash: Option<&[u8]>,
-    child: &PersonSpec,
+    child: &MemberSpec,
 ) -> ApiResult<()> {
     let mut keys = Vec::new();
     if let Some(hash) = bsn_hash {
@@ -102,7 +100,7 @@ struct FamilyOf {
 pub async fn candidates(
     conn: &mut AsyncPgConnection,
     municipality: &str,
-    child: &PersonSpec,
+    child: &MemberSpec,
     without_bsn: bool,
 ) -> ApiResult<Vec<Uuid>> {
     let rows: Vec<FamilyOf> = diesel::sql_query(
@@ -131,7 +129,7 @@ pub async fn find(
     conn: &mut AsyncPgConnection,
     municipality: &str,
     bsn_hash: Option<&[u8]>,
-    child: &PersonSpec,
+    child: &MemberSpec,
 ) -> ApiResult<Match> {
     if let Some(hash) = bsn_hash {
         let found: Option<FamilyOf> = diesel::sql_query(
@@ -174,8 +172,8 @@ pub async fn register_family(
     conn: &mut AsyncPgConnection,
     state: &AppState,
     municipality: &str,
-    child: &PersonSpec,
-    parents: &[PersonSpec],
+    child: &MemberSpec,
+    parents: &[MemberSpec],
 ) -> ApiResult<Uuid> {
     let team: Option<Uuid> = teams::table
         .filter(teams::municipality_code.eq(municipality))
@@ -204,30 +202,14 @@ pub async fn register_family(
         ))
         .execute(conn)
         .await?;
-    let member = |p: &PersonSpec, role| MemberSpec {
-        role,
-        given_name: p.given_name.clone(),
-        family_name: p.family_name.clone(),
-        birth_date: p.birth_date,
-        bsn: p.bsn.clone(),
-    };
-    insert_member(
-        conn,
-        &state.vault,
-        family_id,
-        &member(child, MemberRole::Child),
-        "child.bsn",
-    )
-    .await?;
-    for (i, parent) in parents.iter().enumerate() {
-        insert_member(
-            conn,
-            &state.vault,
-            family_id,
-            &member(parent, MemberRole::Parent),
-            &format!("parents[{i}].bsn"),
-        )
-        .await?;
+    let people = std::iter::once((child, "child.bsn".to_owned())).chain(
+        parents
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p, format!("parents[{i}].bsn"))),
+    );
+    for (person, field) in people {
+        insert_member(conn, &state.vault, family_id, person, &field).await?;
     }
     Ok(family_id)
 }
@@ -254,7 +236,7 @@ async fn child_member(
     conn: &mut AsyncPgConnection,
     family_id: Uuid,
     bsn_hash: Option<&[u8]>,
-    child: &PersonSpec,
+    child: &MemberSpec,
 ) -> ApiResult<Option<Uuid>> {
     let row: Option<MemberId> = diesel::sql_query(
         "SELECT id FROM family_members
@@ -292,7 +274,7 @@ pub async fn land(
     family_id: Uuid,
     municipality: &str,
     bsn_hash: Option<&[u8]>,
-    child: &PersonSpec,
+    child: &MemberSpec,
     req: &Request<'_>,
 ) -> ApiResult<Landed> {
     let open: Option<Uuid> = plans::table
@@ -372,16 +354,13 @@ pub async fn land(
         },
     )
     .await?;
-    bump_version(conn, plan_id).await?;
-    state::apply(
+    care_changed(
         conn,
-        &state.signals.thresholds,
-        Change {
-            plan_id,
-            decided_by: req.by_user,
-            reason: "Care requested by referral",
-            involvement_ids: vec![id],
-        },
+        state,
+        plan_id,
+        req.by_user,
+        "Care requested by referral",
+        vec![id],
     )
     .await?;
     Ok(Landed {

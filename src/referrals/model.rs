@@ -7,9 +7,9 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::domain::referrals::{self, MatchBasis, ReferralStatus, Referrer, Urgency};
-use crate::domain::{text, AgbCode, Bsn, MunicipalityCode};
+use crate::domain::{text, AgbCode, MemberRole, MunicipalityCode};
 use crate::error::{ApiResult, Invalid};
-use crate::families::model::birth_date;
+use crate::families::model::{MemberSpec, NewMember};
 
 /// Parents named in one referral, at most.
 pub const MAX_PARENTS: usize = 4;
@@ -62,54 +62,39 @@ pub struct NewReferral {
     pub requested_provider_agb_code: Option<String>,
 }
 
-/// A validated person.
-#[derive(Debug, Clone)]
-pub struct PersonSpec {
-    pub given_name: String,
-    pub family_name: String,
-    pub birth_date: NaiveDate,
-    pub bsn: Option<Bsn>,
-}
-
 /// A validated referral.
 #[derive(Debug, Clone)]
 pub struct ReferralSpec {
     pub external_reference: String,
     pub referrer: Referrer,
     pub municipality: MunicipalityCode,
-    pub child: PersonSpec,
-    pub parents: Vec<PersonSpec>,
+    /// The child (role `child`).
+    pub child: MemberSpec,
+    /// The parents (role `parent`).
+    pub parents: Vec<MemberSpec>,
     pub reason: String,
     pub urgency: Urgency,
     pub care_form_code: Option<String>,
     pub provider_agb: Option<AgbCode>,
 }
 
+/// A person of a referral, validated by the same rules as a family member
+/// (`prefix` names its fields, e.g. `child.`).
 fn person(
     p: &ReferralPerson,
+    role: MemberRole,
     prefix: &str,
     v: &mut Invalid,
     today: NaiveDate,
-) -> Option<PersonSpec> {
-    let given = v.check(
-        &format!("{prefix}.givenName"),
-        text::required(&p.given_name, 200),
-    );
-    let family = v.check(
-        &format!("{prefix}.familyName"),
-        text::required(&p.family_name, 200),
-    );
-    let born = v.check(
-        &format!("{prefix}.birthDate"),
-        birth_date(p.birth_date, today),
-    );
-    let bsn = v.check_opt(&format!("{prefix}.bsn"), p.bsn.as_deref(), Bsn::parse);
-    Some(PersonSpec {
-        given_name: given?,
-        family_name: family?,
-        birth_date: born?,
-        bsn: bsn?,
-    })
+) -> Option<MemberSpec> {
+    NewMember {
+        role,
+        given_name: p.given_name.clone(),
+        family_name: p.family_name.clone(),
+        birth_date: p.birth_date,
+        bsn: p.bsn.clone(),
+    }
+    .parse_into(prefix, v, today)
 }
 
 impl NewReferral {
@@ -142,16 +127,24 @@ impl NewReferral {
             "municipalityCode",
             MunicipalityCode::parse(&self.municipality_code),
         );
-        let child = person(&self.child, "child", &mut v, today);
+        let child = person(&self.child, MemberRole::Child, "child.", &mut v, today);
         let parents_in = self.parents.as_deref().unwrap_or_default();
         if parents_in.len() > MAX_PARENTS {
             v.push("parents", "too_many", "At most 4 parents.");
         }
-        let parents: Vec<Option<PersonSpec>> = parents_in
+        let parents: Vec<Option<MemberSpec>> = parents_in
             .iter()
             .take(MAX_PARENTS)
             .enumerate()
-            .map(|(i, p)| person(p, &format!("parents[{i}]"), &mut v, today))
+            .map(|(i, p)| {
+                person(
+                    p,
+                    MemberRole::Parent,
+                    &format!("parents[{i}]."),
+                    &mut v,
+                    today,
+                )
+            })
             .collect();
         // One person, one BSN: the same BSN twice cannot be two people.
         let mut seen: Vec<&str> = Vec::new();

@@ -24,18 +24,19 @@ use crate::audit::AuditEvent;
 use crate::auth::client::Caller;
 use crate::auth::policy::{self, ReferralAccess, ReferralFacts};
 use crate::auth::{enforce, Principal};
-use crate::care::routes::{bump_version, end_locked};
-use crate::care::state::{self, Change};
+use crate::care::routes::{care_changed, end_locked};
 use crate::db::schema::{
-    clients, families, municipalities, plans, providers, referral_people, referrals, users,
+    clients, families, municipalities, providers, referral_people, referrals, users,
 };
 use crate::domain::care::{EndReason, InvolvementStatus};
 use crate::domain::referrals::{DeclineReason, MatchBasis, ReferralStatus};
-use crate::domain::{text, Bsn};
+use crate::domain::{text, Bsn, MemberRole, PlanStatus};
 use crate::error::{ApiError, ApiResult, Invalid};
+use crate::families::model::MemberSpec;
 use crate::http::extract::{ApiJson, ApiQuery};
 use crate::http::pagination::{finish, PageRequest};
 use crate::notifications::{self, ReferralStatusData};
+use crate::plans::queries::plan_row;
 use crate::state::AppState;
 
 type State = web::Data<Arc<AppState>>;
@@ -146,18 +147,27 @@ async fn load_row(conn: &mut AsyncPgConnection, id: Uuid, lock: bool) -> ApiResu
     })
 }
 
-type PersonRow = (String, String, String, chrono::NaiveDate, Option<Vec<u8>>);
+type PersonRow = (
+    Uuid,
+    String,
+    String,
+    String,
+    chrono::NaiveDate,
+    Option<Vec<u8>>,
+);
 
-/// The child (first) and parents of a referral, BSNs decrypted.
+/// The people of referrals `ids`, each with its referral: the child first,
+/// then the parents, BSNs decrypted.
 async fn load_people(
     conn: &mut AsyncPgConnection,
     state: &AppState,
-    id: Uuid,
-) -> ApiResult<Vec<(String, PersonSpec)>> {
+    ids: &[Uuid],
+) -> ApiResult<Vec<(Uuid, MemberSpec)>> {
     let rows: Vec<PersonRow> = referral_people::table
-        .filter(referral_people::referral_id.eq(id))
-        .order(referral_people::position)
+        .filter(referral_people::referral_id.eq_any(ids))
+        .order((referral_people::referral_id, referral_people::position))
         .select((
+            referral_people::referral_id,
             referral_people::role,
             referral_people::given_name,
             referral_people::family_name,
@@ -167,7 +177,9 @@ async fn load_people(
         .load(conn)
         .await?;
     rows.into_iter()
-        .map(|(role, given_name, family_name, birth_date, cipher)| {
+        .map(|(id, role, given_name, family_name, birth_date, cipher)| {
+            let role = MemberRole::parse(&role)
+                .ok_or_else(|| ApiError::internal(anyhow::anyhow!("unknown role {role}")))?;
             let bsn = match cipher {
                 None => None,
                 Some(c) => Some(
@@ -176,8 +188,9 @@ async fn load_people(
                 ),
             };
             Ok((
-                role,
-                PersonSpec {
+                id,
+                MemberSpec {
+                    role,
                     given_name,
                     family_name,
                     birth_date,
@@ -188,96 +201,166 @@ async fn load_people(
         .collect()
 }
 
-/// The intake queue's view of a referral.
-async fn full_view(
+/// The intake queue's view of referrals, loading people, submitters and
+/// candidate families for all of them at once (not per referral).
+async fn full_views(
     conn: &mut AsyncPgConnection,
     state: &AppState,
-    row: &Row,
-) -> ApiResult<Referral> {
-    let people = load_people(conn, state, row.id).await?;
-    let view = |p: &PersonSpec| ReferralPersonView {
+    rows: &[Row],
+) -> ApiResult<Vec<Referral>> {
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+    let people = load_people(conn, state, &ids).await?;
+    let client_ids: Vec<Uuid> = rows.iter().filter_map(|r| r.client_id).collect();
+    let clients: Vec<(Uuid, String)> = clients::table
+        .filter(clients::id.eq_any(&client_ids))
+        .select((clients::id, clients::organisation_name))
+        .load(conn)
+        .await?;
+    let user_ids: Vec<Uuid> = rows.iter().filter_map(|r| r.submitted_by).collect();
+    let users: Vec<(Uuid, String)> = users::table
+        .filter(users::id.eq_any(&user_ids))
+        .select((users::id, users::display_name))
+        .load(conn)
+        .await?;
+    let candidate_ids: Vec<Uuid> = rows
+        .iter()
+        .flat_map(|r| r.candidate_family_ids.iter().copied())
+        .collect();
+    let candidates: Vec<(Uuid, String, String)> = families::table
+        .filter(families::id.eq_any(&candidate_ids))
+        .select((families::id, families::municipality_code, families::name))
+        .order(families::id)
+        .load(conn)
+        .await?;
+    let name_of = |list: &[(Uuid, String)], id: Uuid| {
+        list.iter()
+            .find(|(i, _)| *i == id)
+            .map(|(_, n)| n.clone())
+            .ok_or_else(|| ApiError::internal(anyhow::anyhow!("submitter {id} is gone")))
+    };
+    let view = |p: &MemberSpec| ReferralPersonView {
         given_name: p.given_name.clone(),
         family_name: p.family_name.clone(),
         birth_date: p.birth_date,
         bsn: p.bsn.as_ref().map(|b| b.as_str().to_owned()),
     };
-    let child = people
-        .iter()
-        .find(|(role, _)| role == "child")
-        .map(|(_, p)| view(p))
-        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("referral without child")))?;
-    let parents = people
-        .iter()
-        .filter(|(role, _)| role != "child")
-        .map(|(_, p)| view(p))
-        .collect();
-    let submitted_by = match (row.client_id, row.submitted_by) {
-        (Some(id), _) => Submitter {
-            kind: "client".into(),
-            id,
-            name: clients::table
-                .find(id)
-                .select(clients::organisation_name)
-                .first(conn)
-                .await?,
-        },
-        (None, Some(id)) => Submitter {
-            kind: "user".into(),
-            id,
-            name: users::table
-                .find(id)
-                .select(users::display_name)
-                .first(conn)
-                .await?,
-        },
-        (None, None) => {
-            return Err(ApiError::internal(anyhow::anyhow!(
-                "referral without submitter"
-            )))
-        }
-    };
-    let candidates: Vec<(Uuid, String)> = families::table
-        .filter(families::id.eq_any(&row.candidate_family_ids))
-        .filter(families::municipality_code.eq(&row.municipality_code))
-        .select((families::id, families::name))
-        .order(families::id)
-        .load(conn)
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let mine = || {
+            people
+                .iter()
+                .filter(|(id, _)| *id == row.id)
+                .map(|(_, p)| p)
+        };
+        let child = mine()
+            .find(|p| p.role == MemberRole::Child)
+            .map(view)
+            .ok_or_else(|| ApiError::internal(anyhow::anyhow!("referral without child")))?;
+        let parents = mine()
+            .filter(|p| p.role != MemberRole::Child)
+            .map(view)
+            .collect();
+        let submitted_by = match (row.client_id, row.submitted_by) {
+            (Some(id), _) => Submitter {
+                kind: "client".into(),
+                id,
+                name: name_of(&clients, id)?,
+            },
+            (None, Some(id)) => Submitter {
+                kind: "user".into(),
+                id,
+                name: name_of(&users, id)?,
+            },
+            (None, None) => {
+                return Err(ApiError::internal(anyhow::anyhow!(
+                    "referral without submitter"
+                )))
+            }
+        };
+        out.push(Referral {
+            id: row.id,
+            external_reference: row.external_reference.clone(),
+            status: row.status()?,
+            municipality_code: row.municipality_code.clone(),
+            referrer_type: row.referrer_type.clone(),
+            referrer_agb_code: row.referrer_agb_code.clone(),
+            referrer_name: row.referrer_name.clone(),
+            submitted_by,
+            child,
+            parents,
+            reason: row.reason.clone(),
+            urgency: crate::domain::referrals::Urgency::parse(&row.urgency)
+                .ok_or_else(|| ApiError::internal(anyhow::anyhow!("unknown urgency")))?,
+            requested_care_form_code: row.requested_care_form_code.clone(),
+            requested_provider_agb_code: row.requested_provider_agb_code.clone(),
+            requested_provider_id: row.requested_provider_id,
+            match_basis: row.match_basis.as_deref().and_then(MatchBasis::parse),
+            family_id: row.family_id,
+            plan_id: row.plan_id,
+            involvement_id: row.involvement_id,
+            // Only families of the referral's own municipality, ever.
+            candidates: candidates
+                .iter()
+                .filter(|(id, m, _)| {
+                    row.candidate_family_ids.contains(id) && *m == row.municipality_code
+                })
+                .map(|(family_id, _, family_name)| Candidate {
+                    family_id: *family_id,
+                    family_name: family_name.clone(),
+                })
+                .collect(),
+            decline_reason_code: row.decline_reason_code.clone(),
+            decline_note: row.decline_note.clone(),
+            decided_by: row.decided_by,
+            received_at: row.received_at,
+            updated_at: row.updated_at,
+            decided_at: row.decided_at,
+        });
+    }
+    Ok(out)
+}
+
+/// The intake queue's view of one referral.
+async fn full_view(
+    conn: &mut AsyncPgConnection,
+    state: &AppState,
+    row: &Row,
+) -> ApiResult<Referral> {
+    full_views(conn, state, std::slice::from_ref(row))
+        .await?
+        .pop()
+        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("no view of the referral")))
+}
+
+/// Writes the notification of `row`'s new status (previously `before`)
+/// when a client submitted it; true when one was written.
+async fn notify(
+    conn: &mut AsyncPgConnection,
+    row: &Row,
+    before: ReferralStatus,
+) -> ApiResult<bool> {
+    match row.client_id {
+        Some(client) => notifications::enqueue(conn, client, &row.notification(Some(before))).await,
+        None => Ok(false),
+    }
+}
+
+/// Records that a referral registered a family, as a create of that family
+/// by the same actor.
+async fn record_family_created(
+    conn: &mut AsyncPgConnection,
+    event: &AuditEvent,
+    family_id: Uuid,
+    referral_id: Uuid,
+) -> ApiResult<()> {
+    event
+        .clone()
+        .on("create", "family", family_id)
+        .family(family_id)
+        .detail(json!({"byReferral": referral_id}))
+        .record(conn)
         .await?;
-    Ok(Referral {
-        id: row.id,
-        external_reference: row.external_reference.clone(),
-        status: row.status()?,
-        municipality_code: row.municipality_code.clone(),
-        referrer_type: row.referrer_type.clone(),
-        referrer_agb_code: row.referrer_agb_code.clone(),
-        referrer_name: row.referrer_name.clone(),
-        submitted_by,
-        child,
-        parents,
-        reason: row.reason.clone(),
-        urgency: crate::domain::referrals::Urgency::parse(&row.urgency)
-            .ok_or_else(|| ApiError::internal(anyhow::anyhow!("unknown urgency")))?,
-        requested_care_form_code: row.requested_care_form_code.clone(),
-        requested_provider_agb_code: row.requested_provider_agb_code.clone(),
-        requested_provider_id: row.requested_provider_id,
-        match_basis: row.match_basis.as_deref().and_then(MatchBasis::parse),
-        family_id: row.family_id,
-        plan_id: row.plan_id,
-        involvement_id: row.involvement_id,
-        candidates: candidates
-            .into_iter()
-            .map(|(family_id, family_name)| Candidate {
-                family_id,
-                family_name,
-            })
-            .collect(),
-        decline_reason_code: row.decline_reason_code.clone(),
-        decline_note: row.decline_note.clone(),
-        decided_by: row.decided_by,
-        received_at: row.received_at,
-        updated_at: row.updated_at,
-        decided_at: row.decided_at,
-    })
+    Ok(())
 }
 
 /// The audit event of `caller` doing `action` on a referral.
@@ -502,9 +585,8 @@ async fn submit(
         ))
         .execute(conn)
         .await?;
-    let people =
-        std::iter::once(("child", &spec.child)).chain(spec.parents.iter().map(|p| ("parent", p)));
-    for (position, (role, p)) in people.enumerate() {
+    let people = std::iter::once(&spec.child).chain(&spec.parents);
+    for (position, p) in people.enumerate() {
         let (cipher, bsn) = match &p.bsn {
             Some(b) => (Some(state.vault.encrypt(b)?), Some(state.vault.hash(b))),
             None => (None, None),
@@ -513,7 +595,7 @@ async fn submit(
             .values((
                 referral_people::referral_id.eq(referral_id),
                 referral_people::position.eq(position as i16),
-                referral_people::role.eq(role),
+                referral_people::role.eq(p.role.as_str()),
                 referral_people::given_name.eq(&p.given_name),
                 referral_people::family_name.eq(&p.family_name),
                 referral_people::birth_date.eq(p.birth_date),
@@ -598,13 +680,7 @@ async fn submit(
         .await?;
 
     if let Some(family_id) = created_family {
-        event
-            .clone()
-            .on("create", "family", family_id)
-            .family(family_id)
-            .detail(json!({"byReferral": referral_id}))
-            .record(conn)
-            .await?;
+        record_family_created(conn, &event, family_id, referral_id).await?;
     }
     let mut create_event = event.detail(json!({
         "status": status.as_str(),
@@ -618,17 +694,7 @@ async fn submit(
     }
     create_event.record(conn).await?;
 
-    let notified = match client_id {
-        Some(client) => {
-            notifications::enqueue(
-                conn,
-                client,
-                &row.notification(Some(ReferralStatus::Received)),
-            )
-            .await?
-        }
-        None => false,
-    };
+    let notified = notify(conn, &row, ReferralStatus::Received).await?;
     let body = serde_json::to_value(row.status_view()?).map_err(ApiError::internal)?;
     idempotency::complete(
         conn,
@@ -699,14 +765,17 @@ pub async fn list_referrals(
     let mut conn = state.db().await?;
     let rows: Vec<Row> = sql.load(&mut conn).await?;
     let (rows, next_cursor) = finish(rows, page.limit, |r| (r.received_at, r.id));
-    let mut items = Vec::with_capacity(rows.len());
-    for row in &rows {
-        items.push(if full {
-            ReferralView::Full(Box::new(full_view(&mut conn, &state, row).await?))
-        } else {
-            ReferralView::Status(row.status_view()?)
-        });
-    }
+    let items: Vec<ReferralView> = if full {
+        full_views(&mut conn, &state, &rows)
+            .await?
+            .into_iter()
+            .map(|r| ReferralView::Full(Box::new(r)))
+            .collect()
+    } else {
+        rows.iter()
+            .map(|r| r.status_view().map(ReferralView::Status))
+            .collect::<ApiResult<_>>()?
+    };
     event
         .detail(json!({"status": q.status.map(|s| s.as_str()), "results": items.len()}))
         .record(&mut conn)
@@ -814,13 +883,16 @@ pub async fn accept_referral(
             if before.is_decided() {
                 return Err(already_decided(&row));
             }
-            let people = load_people(conn, &state, id).await?;
-            let mut people = people.into_iter();
-            let child = people
+            let (child, parents): (Vec<MemberSpec>, Vec<MemberSpec>) =
+                load_people(conn, &state, &[id])
+                    .await?
+                    .into_iter()
+                    .map(|(_, p)| p)
+                    .partition(|p| p.role == MemberRole::Child);
+            let child = child
+                .into_iter()
                 .next()
-                .map(|(_, p)| p)
                 .ok_or_else(|| ApiError::internal(anyhow::anyhow!("referral without child")))?;
-            let parents: Vec<PersonSpec> = people.map(|(_, p)| p).collect();
             let bsn_hash = child.bsn.as_ref().map(|b| state.vault.hash(b));
             matching::lock_child(conn, bsn_hash.as_deref(), &child).await?;
             let title = format!("Intake after referral {}", row.external_reference);
@@ -903,13 +975,7 @@ pub async fn accept_referral(
                 .get_result(conn)
                 .await?;
             if let Some(f) = created_family {
-                event
-                    .clone()
-                    .on("create", "family", f)
-                    .family(f)
-                    .detail(json!({"byReferral": id}))
-                    .record(conn)
-                    .await?;
+                record_family_created(conn, &event, f, id).await?;
             }
             event
                 .clone()
@@ -919,10 +985,7 @@ pub async fn accept_referral(
                 )
                 .record(conn)
                 .await?;
-            let notified = match row.client_id {
-                Some(c) => notifications::enqueue(conn, c, &row.notification(Some(before))).await?,
-                None => false,
-            };
+            let notified = notify(conn, &row, before).await?;
             Ok::<_, ApiError>((full_view(conn, &state, &row).await?, notified))
         })
         .await?;
@@ -1001,10 +1064,7 @@ pub async fn decline_referral(
                 event = event.family(f);
             }
             event.record(conn).await?;
-            let notified = match row.client_id {
-                Some(c) => notifications::enqueue(conn, c, &row.notification(Some(before))).await?,
-                None => false,
-            };
+            let notified = notify(conn, &row, before).await?;
             Ok::<_, ApiError>((full_view(conn, &state, &row).await?, notified))
         })
         .await?;
@@ -1023,14 +1083,12 @@ async fn withdraw(
     involvement_id: Uuid,
     by: Uuid,
 ) -> ApiResult<Option<Uuid>> {
-    let open: Option<String> = plans::table
-        .find(plan_id)
-        .select(plans::status)
-        .for_update()
-        .first(conn)
-        .await
-        .optional()?;
-    if open.as_deref().is_none_or(|s| s == "closed") {
+    let plan = plan_row(conn, plan_id, true).await?;
+    if plan
+        .map(|p| p.status())
+        .transpose()?
+        .is_none_or(|s| s == PlanStatus::Closed)
+    {
         return Ok(None);
     }
     let row = crate::care::queries::involvement_row(conn, involvement_id, true).await?;
@@ -1047,16 +1105,13 @@ async fn withdraw(
         Some("Referral declined"),
     )
     .await?;
-    bump_version(conn, plan_id).await?;
-    state::apply(
+    care_changed(
         conn,
-        &state.signals.thresholds,
-        Change {
-            plan_id,
-            decided_by: Some(by),
-            reason: "Referral declined",
-            involvement_ids: vec![involvement_id],
-        },
+        state,
+        plan_id,
+        Some(by),
+        "Referral declined",
+        vec![involvement_id],
     )
     .await?;
     Ok(Some(involvement_id))
