@@ -75,8 +75,70 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         seed: i64,
     },
+    /// The audit trail: export it, verify it.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Print the OpenAPI document.
     Openapi,
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Stream the events of a municipality and period to stdout (or a file);
+    /// the chain head goes to stderr. The export is itself audited.
+    Export {
+        /// Municipality code; all municipalities without it.
+        #[arg(long)]
+        municipality: Option<String>,
+        /// First day, YYYY-MM-DD (inclusive, UTC).
+        #[arg(long)]
+        from: Option<chrono::NaiveDate>,
+        /// Last day, YYYY-MM-DD (inclusive, UTC).
+        #[arg(long)]
+        to: Option<chrono::NaiveDate>,
+        /// ndjson or csv.
+        #[arg(long, default_value = "ndjson", value_parser = parse_format)]
+        format: gezinsregie::audit::export::ExportFormat,
+        /// Write here instead of stdout.
+        #[arg(long)]
+        output: Option<std::path::PathBuf>,
+    },
+    /// Check the trail for changed, removed and inserted events; exits 1
+    /// when anything is found.
+    Verify {
+        /// First day, YYYY-MM-DD (inclusive, UTC).
+        #[arg(long)]
+        from: Option<chrono::NaiveDate>,
+        /// Last day, YYYY-MM-DD (inclusive, UTC).
+        #[arg(long)]
+        to: Option<chrono::NaiveDate>,
+    },
+}
+
+fn parse_format(text: &str) -> Result<gezinsregie::audit::export::ExportFormat, String> {
+    use gezinsregie::audit::export::ExportFormat;
+    match text {
+        "ndjson" => Ok(ExportFormat::Ndjson),
+        "csv" => Ok(ExportFormat::Csv),
+        _ => Err("use ndjson or csv".into()),
+    }
+}
+
+/// Whole days as instants: `[from 00:00, to + 1 day 00:00)` in UTC.
+fn day_bounds(
+    from: Option<chrono::NaiveDate>,
+    to: Option<chrono::NaiveDate>,
+) -> (
+    Option<chrono::DateTime<chrono::Utc>>,
+    Option<chrono::DateTime<chrono::Utc>>,
+) {
+    let start = from.map(|d| d.and_time(chrono::NaiveTime::MIN).and_utc());
+    let end = to
+        .and_then(|d| d.succ_opt())
+        .map(|d| d.and_time(chrono::NaiveTime::MIN).and_utc());
+    (start, end)
 }
 
 fn parse_role(text: &str) -> Result<Role, String> {
@@ -122,6 +184,7 @@ async fn main() -> anyhow::Result<()> {
 
 async fn run_command(command: Command, settings: &Settings, url: &str) -> anyhow::Result<()> {
     db::run_migrations(url).await?;
+    gezinsregie::audit::chain::install(&settings.resolve_keys()?)?;
     match command {
         Command::Migrate => {
             println!("database is migrated");
@@ -212,7 +275,62 @@ async fn run_command(command: Command, settings: &Settings, url: &str) -> anyhow
             println!("  callback_secret  {callback_secret}");
             Ok(())
         }
+        Command::Audit { command } => audit_command(command, url).await,
         Command::Serve | Command::Openapi => bail!("not a one-off command"),
+    }
+}
+
+async fn audit_command(command: AuditCommand, url: &str) -> anyhow::Result<()> {
+    use gezinsregie::audit::{chain, export};
+    match command {
+        AuditCommand::Export {
+            municipality,
+            from,
+            to,
+            format,
+            output,
+        } => {
+            let municipality = municipality
+                .map(|m| gezinsregie::domain::MunicipalityCode::parse(&m))
+                .transpose()
+                .map_err(|e| anyhow::anyhow!("--municipality: {}", e.reason))?;
+            let (from, to) = day_bounds(from, to);
+            let spec = export::ExportSpec {
+                municipality,
+                from,
+                to,
+                format,
+            };
+            let (head, bytes) = match output {
+                Some(path) => {
+                    let mut file = tokio::fs::File::create(&path)
+                        .await
+                        .with_context(|| format!("creating {}", path.display()))?;
+                    export::export_to(url, &spec, &mut file).await?
+                }
+                None => export::export_to(url, &spec, &mut tokio::io::stdout()).await?,
+            };
+            match head {
+                Some(head) => {
+                    eprintln!("exported {bytes} bytes; chain head {}", head.header_value())
+                }
+                None => eprintln!("exported {bytes} bytes; the chain is empty"),
+            }
+            Ok(())
+        }
+        AuditCommand::Verify { from, to } => {
+            let (from, to) = day_bounds(from, to);
+            let mut conn = db::connect(url).await?;
+            let report = chain::verify(&mut conn, from, to).await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            if !report.valid {
+                bail!(
+                    "the audit trail fails verification: {} problem(s)",
+                    report.problem_count
+                );
+            }
+            Ok(())
+        }
     }
 }
 
@@ -251,6 +369,10 @@ async fn serve_on(
         settings.database.pool_size,
         std::time::Duration::from_secs(settings.database.acquire_timeout_seconds),
     )?;
+    // The server's own exports connect where the pool does.
+    let mut settings = settings.clone();
+    settings.database.url = Some(url.to_owned());
+    let settings = &settings;
     let app = Application::build(settings, keys, pool).context("starting the HTTP server")?;
     let host = &settings.server.host;
     tracing::info!(

@@ -78,6 +78,9 @@ use crate::error::PROBLEM_JSON;
         crate::referrals::routes::get_referral,
         crate::referrals::routes::accept_referral,
         crate::referrals::routes::decline_referral,
+        crate::audit::routes::list_events,
+        crate::audit::routes::export_events,
+        crate::audit::routes::verify,
     ),
     components(schemas(crate::error::Problem, crate::error::InvalidParam)),
     modifiers(&SecurityAndProblems),
@@ -89,6 +92,7 @@ use crate::error::PROBLEM_JSON;
         (name = "Directors", description = "The one director of a plan: handover, history, caseload"),
         (name = "Care", description = "Care forms, involvements of providers, scaling up and down, stacked-care signals"),
         (name = "Referrals", description = "Referrals from GPs, GIs and the JGT, pulled into the family's one plan; the intake queue"),
+        (name = "Audit", description = "The NEN 7513 audit trail: events, streaming export, tamper verification"),
     )
 )]
 pub struct ApiDoc;

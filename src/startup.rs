@@ -28,7 +28,9 @@ impl Application {
     pub fn build(settings: &Settings, keys: &Keys, pool: DbPool) -> anyhow::Result<Self> {
         let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port))?;
         let port = listener.local_addr()?.port();
+        crate::audit::chain::install(keys)?;
         let state = AppState::new(settings, keys, pool)?;
+        crate::audit::chain::spawn(state.clone());
         crate::care::refresh::spawn(state.clone());
         crate::notifications::worker::spawn(state.clone())?;
         let server = run(listener, state, settings)?;
@@ -108,4 +110,5 @@ pub fn api_routes(cfg: &mut web::ServiceConfig) {
     crate::care::routes::routes(cfg);
     crate::referrals::routes::routes(cfg);
     crate::notifications::routes::routes(cfg);
+    crate::audit::routes::routes(cfg);
 }

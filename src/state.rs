@@ -24,6 +24,9 @@ pub struct AppState {
     pub notifications: NotificationSettings,
     /// Wakes this server's delivery worker when a request wrote to the outbox.
     pub outbox_wakeup: Arc<Notify>,
+    /// Where the pool connects; exports open a connection of their own so
+    /// they can stream with `COPY` without holding a pooled one.
+    pub database_url: Option<String>,
 }
 
 impl AppState {
@@ -45,6 +48,7 @@ impl AppState {
             signals: settings.signals.clone(),
             notifications: settings.notifications.clone(),
             outbox_wakeup: Arc::new(Notify::new()),
+            database_url: settings.database.url.clone(),
         }))
     }
 

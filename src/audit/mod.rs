@@ -5,6 +5,11 @@
 //! Denied attempts are written in a transaction of their own, because the
 //! request itself changes nothing.
 
+pub mod chain;
+pub mod export;
+pub mod routes;
+
+use chrono::{DateTime, SubsecRound, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde_json::Value;
@@ -19,6 +24,8 @@ use crate::http::request_context::RequestContext;
 #[derive(Debug, Clone, Insertable)]
 #[diesel(table_name = audit_events)]
 pub struct AuditEvent {
+    /// Set when the event is recorded, to the microsecond PostgreSQL keeps.
+    occurred_at: DateTime<Utc>,
     actor_type: &'static str,
     actor_id: Option<Uuid>,
     actor_role: Option<String>,
@@ -34,6 +41,8 @@ pub struct AuditEvent {
     request_id: Option<String>,
     ip: Option<String>,
     detail: Value,
+    /// See [`chain`]: computed when the event is recorded.
+    row_mac: Option<Vec<u8>>,
 }
 
 /// Purpose of processing, derived from the actor's role (NEN 7513 asks why).
@@ -55,6 +64,7 @@ impl AuditEvent {
         resource_id: impl ToString,
     ) -> Self {
         Self {
+            occurred_at: Utc::now(),
             actor_type: "user",
             actor_id: Some(principal.user_id),
             actor_role: Some(principal.role.as_str().to_owned()),
@@ -70,6 +80,7 @@ impl AuditEvent {
             request_id: Some(principal.request.request_id.clone()),
             ip: principal.request.ip.clone(),
             detail: Value::Object(Default::default()),
+            row_mac: None,
         }
     }
 
@@ -82,6 +93,7 @@ impl AuditEvent {
         resource_id: impl ToString,
     ) -> Self {
         Self {
+            occurred_at: Utc::now(),
             actor_type: "client",
             actor_id: Some(client.client_id),
             actor_role: Some("client".to_owned()),
@@ -97,6 +109,7 @@ impl AuditEvent {
             request_id: Some(client.request.request_id.clone()),
             ip: client.request.ip.clone(),
             detail: Value::Object(Default::default()),
+            row_mac: None,
         }
     }
 
@@ -116,6 +129,7 @@ impl AuditEvent {
         resource_type: &'static str,
     ) -> Self {
         Self {
+            occurred_at: Utc::now(),
             actor_type: "anonymous",
             actor_id: None,
             actor_role: None,
@@ -131,6 +145,7 @@ impl AuditEvent {
             request_id: Some(ctx.request_id.clone()),
             ip: ctx.ip.clone(),
             detail: Value::Object(Default::default()),
+            row_mac: None,
         }
     }
 
@@ -141,6 +156,7 @@ impl AuditEvent {
         resource_id: impl ToString,
     ) -> Self {
         Self {
+            occurred_at: Utc::now(),
             actor_type: "system",
             actor_id: None,
             actor_role: None,
@@ -156,6 +172,7 @@ impl AuditEvent {
             request_id: None,
             ip: None,
             detail: Value::Object(Default::default()),
+            row_mac: None,
         }
     }
 
@@ -200,6 +217,12 @@ impl AuditEvent {
         self
     }
 
+    /// Why the data was processed, when the actor's role does not say it.
+    pub fn purpose(mut self, purpose: &'static str) -> Self {
+        self.purpose = purpose;
+        self
+    }
+
     pub fn denied(mut self) -> Self {
         self.outcome = "denied";
         self
@@ -227,11 +250,36 @@ impl AuditEvent {
         // jsonb cannot hold NUL, and the trail need not hold novels.
         self.resource_id = self.resource_id.map(|id| clean(&id, MAX_RESOURCE_ID));
         strip_nul(&mut self.detail);
+        self.occurred_at = Utc::now().trunc_subsecs(6);
+        self.row_mac = Some(chain::key()?.row_mac(&self.mac_input()).to_vec());
         diesel::insert_into(audit_events::table)
             .values(&self)
             .execute(conn)
             .await
             .map(|_| ())
+    }
+}
+
+impl AuditEvent {
+    fn mac_input(&self) -> chain::MacInput<'_> {
+        chain::MacInput {
+            occurred_at: self.occurred_at,
+            actor_type: self.actor_type,
+            actor_id: self.actor_id,
+            actor_role: self.actor_role.as_deref(),
+            on_behalf_of: self.on_behalf_of.as_deref(),
+            purpose: self.purpose,
+            municipality_code: self.municipality_code.as_deref(),
+            action: self.action,
+            resource_type: self.resource_type,
+            resource_id: self.resource_id.as_deref(),
+            family_id: self.family_id,
+            outcome: self.outcome,
+            emergency_access: self.emergency_access,
+            request_id: self.request_id.as_deref(),
+            ip: self.ip.as_deref(),
+            detail: &self.detail,
+        }
     }
 }
 

@@ -280,6 +280,24 @@ pub fn decide_referral(p: &Principal, r: &ReferralFacts) -> Decision {
     }
 }
 
+/// Whose audit trail a caller may read: admins every municipality's (`None`
+/// when they name none), auditors only their own (the default for them;
+/// another municipality is hidden). Nobody else: the trail names who looked
+/// at which family, which is itself personal data.
+pub fn read_audit(p: &Principal, requested: Option<&str>) -> Result<Option<String>, Denial> {
+    match p.role {
+        Role::Admin => Ok(requested.map(str::to_owned)),
+        Role::Auditor => {
+            let own = p.municipality_code.as_deref().ok_or(Denial::Forbidden)?;
+            match requested {
+                Some(code) if code != own => Err(Denial::Hidden),
+                _ => Ok(Some(own.to_owned())),
+            }
+        }
+        _ => Err(Denial::Forbidden),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -166,6 +166,33 @@ diesel::table! {
         request_id -> Nullable<Text>,
         ip -> Nullable<Text>,
         detail -> Jsonb,
+        row_mac -> Nullable<Bytea>,
+    }
+}
+
+diesel::table! {
+    /// The last event written before events carried a MAC.
+    audit_legacy (max_seq) {
+        max_seq -> Int8,
+    }
+}
+
+diesel::table! {
+    /// Committed audit events waiting for the sealer.
+    audit_unsealed (seq) {
+        seq -> Int8,
+    }
+}
+
+diesel::table! {
+    /// The hash chain over the audit trail, in sealing order.
+    audit_chain (position) {
+        position -> Int8,
+        seq -> Int8,
+        occurred_at -> Timestamptz,
+        row_mac -> Bytea,
+        link -> Bytea,
+        sealed_at -> Timestamptz,
     }
 }
 
@@ -370,6 +397,7 @@ diesel::joinable!(involvements -> plans (plan_id));
 diesel::joinable!(scaling_events -> plans (plan_id));
 diesel::joinable!(plan_signals -> plans (plan_id));
 diesel::joinable!(client_municipalities -> clients (client_id));
+diesel::joinable!(audit_chain -> audit_events (seq));
 diesel::joinable!(referrals -> clients (client_id));
 diesel::joinable!(referral_people -> referrals (referral_id));
 diesel::joinable!(notifications -> clients (client_id));
@@ -388,6 +416,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     plans,
     director_assignments,
     audit_events,
+    audit_legacy,
+    audit_unsealed,
+    audit_chain,
     providers,
     involvements,
     scaling_events,

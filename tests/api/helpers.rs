@@ -62,6 +62,8 @@ async fn cluster() -> &'static Cluster {
             gezinsregie::db::run_migrations(&cluster.url(TEMPLATE))
                 .await
                 .expect("migrating the template");
+            // Tests write audit events through the library too.
+            gezinsregie::audit::chain::install(&test_keys()).expect("audit key");
             Cluster { cluster }
         })
         .await

@@ -4,6 +4,7 @@
 #![allow(clippy::type_complexity)]
 
 mod admin;
+mod audit;
 mod auth;
 mod care;
 mod care_authz;

@@ -1,0 +1,268 @@
+//! Streaming export of the audit trail (NDJSON or CSV after RFC 4180).
+//!
+//! PostgreSQL renders the rows itself with `COPY (SELECT ...) TO STDOUT` on a
+//! connection of the export's own, and the server passes the bytes on as
+//! they come: memory stays constant whatever the size, the pace is the
+//! client's (the HTTP body is polled only when the socket takes more), and
+//! the throughput is COPY's. The rows and the chain head sent with them come
+//! from one repeatable-read snapshot, taken after every committed event was
+//! sealed, so the head covers every exported event.
+//!
+//! COPY takes no bind parameters; the only values spliced into it are a
+//! parsed municipality code (four digits) and timestamps chrono formatted.
+
+use bytes::{Bytes, BytesMut};
+use chrono::{DateTime, SecondsFormat, Utc};
+use futures_util::{Stream, StreamExt, TryStreamExt};
+
+use super::chain::{hex, ChainHead};
+use crate::domain::MunicipalityCode;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ExportFormat {
+    Ndjson,
+    Csv,
+}
+
+impl ExportFormat {
+    pub fn content_type(self) -> &'static str {
+        match self {
+            ExportFormat::Ndjson => "application/x-ndjson",
+            ExportFormat::Csv => "text/csv; charset=utf-8; header=present",
+        }
+    }
+
+    pub fn extension(self) -> &'static str {
+        match self {
+            ExportFormat::Ndjson => "ndjson",
+            ExportFormat::Csv => "csv",
+        }
+    }
+}
+
+/// What to export: one municipality (or all, for admins) and a period.
+#[derive(Debug, Clone)]
+pub struct ExportSpec {
+    pub municipality: Option<MunicipalityCode>,
+    pub from: Option<DateTime<Utc>>,
+    /// Exclusive.
+    pub to: Option<DateTime<Utc>>,
+    pub format: ExportFormat,
+}
+
+/// Timestamps as RFC 3339 in UTC with microseconds, in both formats.
+const OCCURRED_AT: &str =
+    r#"to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"#;
+
+/// Text a caller could have chosen (an id in a URL, a request id), made
+/// harmless for spreadsheets: a leading `=`, `+`, `-`, `@`, tab or CR would
+/// make Excel run it as a formula (OWASP "CSV injection"), so such values get
+/// a leading apostrophe. The NDJSON export keeps values as they are.
+fn csv_text(column: &str) -> String {
+    format!(
+        "CASE WHEN left({column}, 1) IN ('=', '+', '-', '@', E'\\t', E'\\r') \
+         THEN '''' || {column} ELSE {column} END"
+    )
+}
+
+impl ExportSpec {
+    fn filter(&self) -> String {
+        let mut conditions = vec!["true".to_owned()];
+        if let Some(code) = &self.municipality {
+            conditions.push(format!("municipality_code = '{}'", code.as_str()));
+        }
+        if let Some(from) = self.from {
+            conditions.push(format!(
+                "occurred_at >= '{}'::timestamptz",
+                from.to_rfc3339_opts(SecondsFormat::Micros, true)
+            ));
+        }
+        if let Some(to) = self.to {
+            conditions.push(format!(
+                "occurred_at < '{}'::timestamptz",
+                to.to_rfc3339_opts(SecondsFormat::Micros, true)
+            ));
+        }
+        conditions.join(" AND ")
+    }
+
+    /// The COPY statement of this export.
+    pub fn copy_statement(&self) -> String {
+        let filter = self.filter();
+        match self.format {
+            // One JSON text per row. CSV mode with a delimiter and quote
+            // character that JSON text never holds raw (PostgreSQL escapes
+            // every control character in JSON) passes each line verbatim;
+            // text mode would double every backslash.
+            ExportFormat::Ndjson => format!(
+                "COPY (SELECT json_build_object(\
+                 'seq', seq, 'occurredAt', {OCCURRED_AT}, 'actorType', actor_type, \
+                 'actorId', actor_id, 'actorRole', actor_role, 'onBehalfOf', on_behalf_of, \
+                 'purpose', purpose, 'municipalityCode', municipality_code, 'action', action, \
+                 'resourceType', resource_type, 'resourceId', resource_id, 'familyId', family_id, \
+                 'outcome', outcome, 'emergencyAccess', emergency_access, 'requestId', request_id, \
+                 'ip', ip, 'detail', detail, 'rowMac', encode(row_mac, 'hex'))::text \
+                 FROM audit_events WHERE {filter} ORDER BY seq) \
+                 TO STDOUT (FORMAT csv, DELIMITER E'\\x01', QUOTE E'\\x02')"
+            ),
+            ExportFormat::Csv => format!(
+                "COPY (SELECT seq AS \"seq\", {OCCURRED_AT} AS \"occurredAt\", \
+                 actor_type AS \"actorType\", actor_id AS \"actorId\", actor_role AS \"actorRole\", \
+                 {} AS \"onBehalfOf\", purpose AS \"purpose\", \
+                 municipality_code AS \"municipalityCode\", action AS \"action\", \
+                 resource_type AS \"resourceType\", {} AS \"resourceId\", \
+                 family_id AS \"familyId\", outcome AS \"outcome\", \
+                 emergency_access AS \"emergencyAccess\", {} AS \"requestId\", ip AS \"ip\", \
+                 detail::text AS \"detail\", encode(row_mac, 'hex') AS \"rowMac\" \
+                 FROM audit_events WHERE {filter} ORDER BY seq) \
+                 TO STDOUT (FORMAT csv, HEADER true)",
+                csv_text("on_behalf_of"),
+                csv_text("resource_id"),
+                csv_text("request_id"),
+            ),
+        }
+    }
+}
+
+/// RFC 4180 ends records with CRLF; COPY writes LF. Line feeds inside a
+/// quoted field are data and stay as they are, so the converter follows the
+/// quoting across chunks (a doubled quote toggles twice, which is right).
+#[derive(Debug, Default)]
+pub struct CrlfRecords {
+    in_quotes: bool,
+}
+
+impl CrlfRecords {
+    pub fn convert(&mut self, chunk: &[u8]) -> Bytes {
+        let mut out = BytesMut::with_capacity(chunk.len() + chunk.len() / 16 + 2);
+        for &b in chunk {
+            match b {
+                b'"' => self.in_quotes = !self.in_quotes,
+                b'\n' if !self.in_quotes => out.extend_from_slice(b"\r"),
+                _ => {}
+            }
+            out.extend_from_slice(&[b]);
+        }
+        out.freeze()
+    }
+}
+
+pub type ExportStream = std::pin::Pin<Box<dyn Stream<Item = Result<Bytes, std::io::Error>>>>;
+
+/// Rows per chunk handed to the HTTP layer: COPY sends a message per row,
+/// and a chunk per row would spend more on framing than on data.
+const ROWS_PER_CHUNK: usize = 512;
+
+/// Opens the export: seals nothing itself (the caller seals first), takes a
+/// repeatable-read snapshot on a connection of its own, reads the chain head
+/// in it and starts COPY. The stream owns the connection; dropping it (a
+/// client that goes away) closes the connection and ends the query.
+pub async fn open(
+    url: &str,
+    spec: &ExportSpec,
+) -> anyhow::Result<(Option<ChainHead>, ExportStream)> {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::debug!(error = %e, "export connection ended");
+        }
+    });
+    client
+        .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        .await?;
+    let head = client
+        .query_opt(
+            "SELECT position, seq, link FROM audit_chain ORDER BY position DESC LIMIT 1",
+            &[],
+        )
+        .await?
+        .map(|row| ChainHead {
+            position: row.get(0),
+            seq: row.get(1),
+            link: hex(row.get::<_, &[u8]>(2)),
+        });
+    let copy = client.copy_out(spec.copy_statement().as_str()).await?;
+    let mut crlf = (spec.format == ExportFormat::Csv).then(CrlfRecords::default);
+    let stream = copy
+        .map_err(std::io::Error::other)
+        .ready_chunks(ROWS_PER_CHUNK)
+        .map(move |rows| {
+            // The client lives as long as the stream.
+            let _connection = &client;
+            let mut chunk = BytesMut::new();
+            for row in rows {
+                let row = row?;
+                match crlf.as_mut() {
+                    Some(c) => chunk.extend_from_slice(&c.convert(&row)),
+                    None => chunk.extend_from_slice(&row),
+                }
+            }
+            Ok(chunk.freeze())
+        });
+    Ok((head, Box::pin(stream)))
+}
+
+/// The export from the command line (`gezinsregie audit export`): sealed
+/// first and audited as the system acting for accountability, like the HTTP
+/// export, then written to `out`. Returns the chain head and the byte count.
+pub async fn export_to(
+    url: &str,
+    spec: &ExportSpec,
+    out: &mut (impl tokio::io::AsyncWrite + Unpin),
+) -> anyhow::Result<(Option<ChainHead>, u64)> {
+    use tokio::io::AsyncWriteExt;
+
+    let mut conn = crate::db::connect(url).await?;
+    super::chain::seal_all(&mut conn).await?;
+    let mut event = super::AuditEvent::system("export", "audit_log", "export")
+        .purpose("accountability")
+        .detail(serde_json::json!({
+            "format": spec.format.extension(),
+            "from": spec.from,
+            "to": spec.to,
+            "commandLine": true,
+        }));
+    if let Some(code) = &spec.municipality {
+        event = event.municipality(code.as_str());
+    }
+    event.record(&mut conn).await?;
+    let (head, mut stream) = open(url, spec).await?;
+    let mut written = 0u64;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk?;
+        out.write_all(&chunk).await?;
+        written += chunk.len() as u64;
+    }
+    out.flush().await?;
+    Ok((head, written))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_end_in_crlf_but_quoted_line_feeds_stay() {
+        let mut c = CrlfRecords::default();
+        let a = c.convert(b"seq,detail\n1,\"a\nb\"\"");
+        let b = c.convert(b"c\"\n2,x\n");
+        let all = [a.as_ref(), b.as_ref()].concat();
+        assert_eq!(all, b"seq,detail\r\n1,\"a\nb\"\"c\"\r\n2,x\r\n");
+    }
+
+    #[test]
+    fn only_parsed_values_reach_the_statement() {
+        let spec = ExportSpec {
+            municipality: MunicipalityCode::parse("0546").ok(),
+            from: DateTime::from_timestamp(1_767_225_600, 0),
+            to: None,
+            format: ExportFormat::Csv,
+        };
+        let sql = spec.copy_statement();
+        assert!(sql.contains("municipality_code = '0546'"));
+        assert!(sql.contains("occurred_at >= '2026-01-01T00:00:00.000000Z'::timestamptz"));
+        assert!(sql.contains("HEADER true"));
+        assert!(!sql.contains("occurred_at <"));
+    }
+}

@@ -1,0 +1,399 @@
+//! The audit trail over HTTP: list, export and verify (auditors of their own
+//! municipality, admins of all). Every use is itself an audit event, written
+//! before the answer leaves.
+
+use std::sync::Arc;
+
+use actix_web::{web, HttpResponse};
+use chrono::{DateTime, Days, NaiveDate, Utc};
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::chain::{self, hex, StoredEvent, Verification};
+use super::export::{self, ExportFormat, ExportSpec};
+use super::AuditEvent;
+use crate::auth::{enforce, policy, Principal};
+use crate::db::schema::audit_events;
+use crate::domain::MunicipalityCode;
+use crate::error::{ApiError, ApiResult, Invalid};
+use crate::http::extract::ApiQuery;
+use crate::http::pagination::{finish, PageRequest};
+use crate::state::AppState;
+
+/// One audit event (NEN 7513).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditEventView {
+    /// Place in the trail.
+    pub seq: i64,
+    pub occurred_at: DateTime<Utc>,
+    /// `user`, `client`, `system` or `anonymous`.
+    pub actor_type: String,
+    pub actor_id: Option<Uuid>,
+    pub actor_role: Option<String>,
+    /// The organisation the actor acted for, when not itself.
+    pub on_behalf_of: Option<String>,
+    /// Purpose of the processing.
+    pub purpose: String,
+    pub municipality_code: Option<String>,
+    /// `read`, `search`, `create`, `update`, `handover`, `close`, `export`,
+    /// `login`, `login_failed`, `access_denied`, ...
+    pub action: String,
+    pub resource_type: String,
+    pub resource_id: Option<String>,
+    /// The family whose data was involved.
+    pub family_id: Option<Uuid>,
+    /// `success`, `denied` or `error`.
+    pub outcome: String,
+    /// Access by breaking the glass (`X-Access-Reason`).
+    pub emergency_access: bool,
+    pub request_id: Option<String>,
+    pub ip: Option<String>,
+    /// Action-specific detail (ids, codes, field names; never case content).
+    #[schema(value_type = Object)]
+    pub detail: Value,
+    /// HMAC of the content (hex), for tamper evidence; see `/audit/verify`.
+    pub row_mac: Option<String>,
+}
+
+impl From<StoredEvent> for AuditEventView {
+    fn from(e: StoredEvent) -> Self {
+        Self {
+            seq: e.seq,
+            occurred_at: e.occurred_at,
+            actor_type: e.actor_type,
+            actor_id: e.actor_id,
+            actor_role: e.actor_role,
+            on_behalf_of: e.on_behalf_of,
+            purpose: e.purpose,
+            municipality_code: e.municipality_code,
+            action: e.action,
+            resource_type: e.resource_type,
+            resource_id: e.resource_id,
+            family_id: e.family_id,
+            outcome: e.outcome,
+            emergency_access: e.emergency_access,
+            request_id: e.request_id,
+            ip: e.ip,
+            detail: e.detail,
+            row_mac: e.row_mac.as_deref().map(hex),
+        }
+    }
+}
+
+crate::page_type!(
+    AuditEventPage,
+    AuditEventView,
+    "A page of audit events, newest first."
+);
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
+pub struct AuditEventQuery {
+    /// Municipality; auditors may give only their own (the default for them),
+    /// admins see all municipalities without it.
+    #[param(pattern = "^[0-9]{4}$")]
+    pub municipality_code: Option<String>,
+    /// First day (inclusive, UTC).
+    pub from: Option<NaiveDate>,
+    /// Last day (inclusive, UTC).
+    pub to: Option<NaiveDate>,
+    pub family_id: Option<Uuid>,
+    pub actor_id: Option<Uuid>,
+    /// e.g. `read`, `export`, `access_denied`.
+    #[param(pattern = "^[a-z_]{1,40}$")]
+    pub action: Option<String>,
+    /// Items per page, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<i64>,
+    /// `nextCursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
+pub struct ExportQuery {
+    /// Municipality; auditors may give only their own (the default for them),
+    /// admins export all municipalities without it.
+    #[param(pattern = "^[0-9]{4}$")]
+    pub municipality_code: Option<String>,
+    /// First day (inclusive, UTC).
+    pub from: Option<NaiveDate>,
+    /// Last day (inclusive, UTC).
+    pub to: Option<NaiveDate>,
+    /// `ndjson` (default) or `csv`.
+    pub format: Option<ExportFormat>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
+pub struct VerifyQuery {
+    /// First day (inclusive, UTC); the whole trail without bounds.
+    pub from: Option<NaiveDate>,
+    /// Last day (inclusive, UTC).
+    pub to: Option<NaiveDate>,
+}
+
+/// A period of whole days, `to` inclusive, as instants `[from, to + 1 day)`.
+fn period(
+    v: &mut Invalid,
+    from: Option<NaiveDate>,
+    to: Option<NaiveDate>,
+) -> (Option<DateTime<Utc>>, Option<DateTime<Utc>>) {
+    if let (Some(f), Some(t)) = (from, to) {
+        if f > t {
+            v.push("to", "before_from", "to must not be before from.");
+        }
+    }
+    let start = from
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|d| d.and_utc());
+    let end = to
+        .and_then(|d| d.checked_add_days(Days::new(1)))
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|d| d.and_utc());
+    (start, end)
+}
+
+/// The municipality whose trail the caller may read (`None`: all, admins
+/// only). Refusals are audited like every other.
+async fn scope(
+    state: &AppState,
+    principal: &Principal,
+    requested: Option<&MunicipalityCode>,
+    event: AuditEvent,
+) -> ApiResult<Option<String>> {
+    match policy::read_audit(principal, requested.map(MunicipalityCode::as_str)) {
+        Ok(scope) => Ok(scope),
+        Err(denial) => {
+            enforce(state, Err(denial), "audit log", event).await?;
+            Err(denial.into_error("audit log"))
+        }
+    }
+}
+
+/// Audit events, newest first, filtered.
+#[utoipa::path(get, path = "/audit/events", tag = "Audit", operation_id = "listAuditEvents",
+    params(AuditEventQuery),
+    responses(
+        (status = 200, description = "A page of audit events", body = AuditEventPage),
+        (status = 404, description = "Another municipality", body = crate::error::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn list_events(
+    state: web::Data<Arc<AppState>>,
+    principal: Principal,
+    query: ApiQuery<AuditEventQuery>,
+) -> ApiResult<HttpResponse> {
+    let q = query.0;
+    let page = PageRequest::<i64>::parse(q.limit, q.cursor.as_deref())?;
+    let mut v = Invalid::new();
+    let code = v.check_opt(
+        "municipalityCode",
+        q.municipality_code.as_deref(),
+        MunicipalityCode::parse,
+    );
+    let (from, to) = period(&mut v, q.from, q.to);
+    if let Some(action) = &q.action {
+        let ok = (1..=40).contains(&action.len())
+            && action.chars().all(|c| c.is_ascii_lowercase() || c == '_');
+        if !ok {
+            v.push(
+                "action",
+                "invalid_action",
+                "An action is lower case letters and _.",
+            );
+        }
+    }
+    let (code,) = v.finish((code,))?;
+    let event = AuditEvent::by(&principal, "search", "audit_log", "events");
+    let municipality = scope(&state, &principal, code.as_ref(), event.clone()).await?;
+
+    let mut conn = state.db().await?;
+    let mut query = audit_events::table
+        .select(StoredEvent::as_select())
+        .order(audit_events::seq.desc())
+        .limit(page.fetch())
+        .into_boxed();
+    if let Some(before) = page.after {
+        query = query.filter(audit_events::seq.lt(before));
+    }
+    if let Some(m) = &municipality {
+        query = query.filter(audit_events::municipality_code.eq(m.clone()));
+    }
+    if let Some(from) = from {
+        query = query.filter(audit_events::occurred_at.ge(from));
+    }
+    if let Some(to) = to {
+        query = query.filter(audit_events::occurred_at.lt(to));
+    }
+    if let Some(family) = q.family_id {
+        query = query.filter(audit_events::family_id.eq(family));
+    }
+    if let Some(actor) = q.actor_id {
+        query = query.filter(audit_events::actor_id.eq(actor));
+    }
+    if let Some(action) = &q.action {
+        query = query.filter(audit_events::action.eq(action.clone()));
+    }
+    let rows = query.load(&mut conn).await?;
+    let (rows, next_cursor) = finish(rows, page.limit, |e| e.seq);
+    let filters: Vec<&str> = [
+        q.municipality_code.as_ref().map(|_| "municipalityCode"),
+        q.from.map(|_| "from"),
+        q.to.map(|_| "to"),
+        q.family_id.map(|_| "familyId"),
+        q.actor_id.map(|_| "actorId"),
+        q.action.as_ref().map(|_| "action"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let mut event = event.detail(json!({
+        "filters": filters,
+        "familyId": q.family_id,
+        "actorId": q.actor_id,
+        "resultCount": rows.len(),
+    }));
+    if let Some(m) = &municipality {
+        event = event.municipality(m.clone());
+    }
+    event.record(&mut conn).await?;
+    Ok(HttpResponse::Ok().json(AuditEventPage {
+        items: rows.into_iter().map(AuditEventView::from).collect(),
+        next_cursor,
+    }))
+}
+
+/// Export the audit trail of a municipality and period, streamed.
+///
+/// NDJSON (one event per line, the fields of `AuditEventView`) or CSV after
+/// RFC 4180 (a header row, CRLF line ends; text a caller could choose that
+/// starts with `=`, `+`, `-` or `@` gets a leading apostrophe so spreadsheets
+/// do not run it). The `Audit-Chain-Head` header names the chain's newest
+/// entry at the time of the export: keep it, and a later
+/// `GET /audit/verify` shows nothing before it was changed.
+#[utoipa::path(get, path = "/audit/export", tag = "Audit", operation_id = "exportAuditEvents",
+    params(ExportQuery),
+    responses(
+        (status = 200, description = "The events, oldest first",
+            headers(("Audit-Chain-Head" = String, description = "`position=<n>; seq=<n>; link=<hex>` of the newest chain entry (absent while the chain is empty)")),
+            content((String = "application/x-ndjson"), (String = "text/csv"))),
+        (status = 404, description = "Another municipality", body = crate::error::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn export_events(
+    state: web::Data<Arc<AppState>>,
+    principal: Principal,
+    query: ApiQuery<ExportQuery>,
+) -> ApiResult<HttpResponse> {
+    let q = query.0;
+    let mut v = Invalid::new();
+    let code = v.check_opt(
+        "municipalityCode",
+        q.municipality_code.as_deref(),
+        MunicipalityCode::parse,
+    );
+    let (from, to) = period(&mut v, q.from, q.to);
+    let (code,) = v.finish((code,))?;
+    let format = q.format.unwrap_or(ExportFormat::Ndjson);
+    let event = AuditEvent::by(&principal, "export", "audit_log", "export");
+    let municipality = scope(&state, &principal, code.as_ref(), event.clone()).await?;
+    let spec = ExportSpec {
+        municipality: municipality
+            .as_deref()
+            .and_then(|m| MunicipalityCode::parse(m).ok()),
+        from,
+        to,
+        format,
+    };
+    let url = state
+        .database_url
+        .clone()
+        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("no database URL for exports")))?;
+
+    // Seal what is committed, so the head covers every exported event; then
+    // record the export itself before a byte of it leaves.
+    let mut conn = state.db().await?;
+    chain::seal_all(&mut conn).await?;
+    let mut event = event.detail(json!({
+        "format": format.extension(),
+        "from": q.from,
+        "to": q.to,
+    }));
+    if let Some(m) = &municipality {
+        event = event.municipality(m.clone());
+    }
+    event.record(&mut conn).await?;
+    drop(conn);
+
+    let (head, body) = export::open(&url, &spec)
+        .await
+        .map_err(ApiError::internal)?;
+    let mut response = HttpResponse::Ok();
+    response.content_type(format.content_type());
+    response.insert_header((
+        "Content-Disposition",
+        format!(
+            "attachment; filename=\"audit-{}-{}-{}.{}\"",
+            municipality.as_deref().unwrap_or("all"),
+            q.from
+                .map(|d| d.to_string())
+                .unwrap_or_else(|| "start".into()),
+            q.to.map(|d| d.to_string()).unwrap_or_else(|| "now".into()),
+            format.extension()
+        ),
+    ));
+    if let Some(head) = head {
+        response.insert_header(("Audit-Chain-Head", head.header_value()));
+    }
+    Ok(response.streaming(body))
+}
+
+/// Check the trail for changed, removed and inserted events.
+///
+/// Seals what is waiting, then recomputes the MAC of every event and the
+/// link of every chain entry in the period (the whole trail without one),
+/// naming each event or entry that fails.
+#[utoipa::path(get, path = "/audit/verify", tag = "Audit", operation_id = "verifyAuditTrail",
+    params(VerifyQuery),
+    responses(
+        (status = 200, description = "The outcome; `valid` is false when anything was found", body = Verification),
+    ))]
+pub async fn verify(
+    state: web::Data<Arc<AppState>>,
+    principal: Principal,
+    query: ApiQuery<VerifyQuery>,
+) -> ApiResult<HttpResponse> {
+    let mut v = Invalid::new();
+    let (from, to) = period(&mut v, query.0.from, query.0.to);
+    v.finish((Some(()),))?;
+    let event = AuditEvent::by(&principal, "verify", "audit_log", "verify");
+    // Verification reveals sequence numbers only, no content: any auditor
+    // may check the one chain all municipalities share.
+    scope(&state, &principal, None, event.clone()).await?;
+    let mut conn = state.db().await?;
+    let report = chain::verify(&mut conn, from, to).await?;
+    event
+        .detail(json!({
+            "from": query.0.from,
+            "to": query.0.to,
+            "valid": report.valid,
+            "problemCount": report.problem_count,
+            "head": report.head,
+        }))
+        .record(&mut conn)
+        .await?;
+    Ok(HttpResponse::Ok().json(report))
+}
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/audit/events", web::get().to(list_events))
+        .route("/audit/export", web::get().to(export_events))
+        .route("/audit/verify", web::get().to(verify));
+}
