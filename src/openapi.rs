@@ -78,6 +78,7 @@ use crate::error::PROBLEM_JSON;
         crate::referrals::routes::get_referral,
         crate::referrals::routes::accept_referral,
         crate::referrals::routes::decline_referral,
+        crate::reports::routes::summary_report,
     ),
     components(schemas(crate::error::Problem, crate::error::InvalidParam)),
     modifiers(&SecurityAndProblems),
@@ -89,6 +90,7 @@ use crate::error::PROBLEM_JSON;
         (name = "Directors", description = "The one director of a plan: handover, history, caseload"),
         (name = "Care", description = "Care forms, involvements of providers, scaling up and down, stacked-care signals"),
         (name = "Referrals", description = "Referrals from GPs, GIs and the JGT, pulled into the family's one plan; the intake queue"),
+        (name = "Reports", description = "Aggregate figures of a municipality, small counts suppressed (auditors, team leads, admins)"),
     )
 )]
 pub struct ApiDoc;

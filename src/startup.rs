@@ -108,4 +108,5 @@ pub fn api_routes(cfg: &mut web::ServiceConfig) {
     crate::care::routes::routes(cfg);
     crate::referrals::routes::routes(cfg);
     crate::notifications::routes::routes(cfg);
+    crate::reports::routes::routes(cfg);
 }

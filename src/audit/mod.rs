@@ -195,6 +195,13 @@ impl AuditEvent {
         self
     }
 
+    /// Another purpose than the actor's default (the retention run
+    /// anonymises for `retention`, not for care coordination).
+    pub fn purpose(mut self, purpose: &'static str) -> Self {
+        self.purpose = purpose;
+        self
+    }
+
     pub fn detail(mut self, detail: Value) -> Self {
         self.detail = detail;
         self
