@@ -50,6 +50,8 @@ pub struct Settings {
     #[serde(default)]
     pub notifications: NotificationSettings,
     #[serde(default)]
+    pub retention: RetentionSettings,
+    #[serde(default)]
     pub secrets: SecretSettings,
     #[serde(skip, default = "default_env")]
     pub environment: Environment,
@@ -154,6 +156,30 @@ impl Default for NotificationSettings {
             timeout_seconds: 10,
             lease_seconds: 60,
             batch_size: 16,
+        }
+    }
+}
+
+/// Retention periods (`gezinsregie retention run`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct RetentionSettings {
+    /// Years a dossier is kept after its family's last plan closed (Jeugdwet
+    /// art. 7.3.8: 20), after which it is anonymised.
+    pub dossier_years: u32,
+    /// Years audit events are kept at least. The trail is append-only, so
+    /// retention never deletes them; it reports how many are older.
+    pub audit_years: u32,
+    /// Families anonymised per transaction.
+    pub batch_size: i64,
+}
+
+impl Default for RetentionSettings {
+    fn default() -> Self {
+        Self {
+            dossier_years: 20,
+            audit_years: 5,
+            batch_size: 500,
         }
     }
 }

@@ -5,7 +5,8 @@
 //! Where things live: `domain/` pure rules, `db/` database and local cluster,
 //! `auth/` tokens and policies, `audit/` the trail, `http/` HTTP plumbing,
 //! and one folder per resource (`admin/`, `families/`, `plans/`, `care/` for
-//! involvements, scaling and signals).
+//! involvements, scaling and signals, `reports/` for aggregate figures);
+//! `retention` anonymises dossiers past their retention period.
 
 pub mod admin;
 pub mod audit;
@@ -25,6 +26,8 @@ pub mod notifications;
 pub mod openapi;
 pub mod plans;
 pub mod referrals;
+pub mod reports;
+pub mod retention;
 pub mod startup;
 pub mod state;
 pub mod telemetry;

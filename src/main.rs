@@ -8,7 +8,7 @@ use gezinsregie::config::Settings;
 use gezinsregie::db::cluster::{ClusterOptions, LocalCluster};
 use gezinsregie::domain::Role;
 use gezinsregie::startup::Application;
-use gezinsregie::{db, demo, generate, telemetry};
+use gezinsregie::{db, demo, generate, retention, telemetry};
 
 #[derive(Parser)]
 #[command(
@@ -80,6 +80,11 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Retention of dossiers (Jeugdwet art. 7.3.8) and audit events.
+    Retention {
+        #[command(subcommand)]
+        action: RetentionCommand,
+    },
     /// Print the OpenAPI document.
     Openapi,
 }
@@ -139,6 +144,18 @@ fn day_bounds(
         .and_then(|d| d.succ_opt())
         .map(|d| d.and_time(chrono::NaiveTime::MIN).and_utc());
     (start, end)
+}
+
+#[derive(Subcommand)]
+enum RetentionCommand {
+    /// Anonymise the families whose dossier is past its retention period
+    /// ([retention] dossier_years after the last plan closed) and report the
+    /// audit events past [retention] audit_years (they are kept).
+    Run {
+        /// Show what would be anonymised; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 fn parse_role(text: &str) -> Result<Role, String> {
@@ -276,6 +293,15 @@ async fn run_command(command: Command, settings: &Settings, url: &str) -> anyhow
             Ok(())
         }
         Command::Audit { command } => audit_command(command, url).await,
+        Command::Retention {
+            action: RetentionCommand::Run { dry_run },
+        } => {
+            let mut conn = db::connect(url).await?;
+            let options = retention::Options::new(&settings.retention, dry_run);
+            let summary = retention::run(&mut conn, &options, chrono::Utc::now()).await?;
+            println!("{summary}");
+            Ok(())
+        }
         Command::Serve | Command::Openapi => bail!("not a one-off command"),
     }
 }

@@ -81,6 +81,7 @@ use crate::error::PROBLEM_JSON;
         crate::audit::routes::list_events,
         crate::audit::routes::export_events,
         crate::audit::routes::verify,
+        crate::reports::routes::summary_report,
     ),
     components(schemas(crate::error::Problem, crate::error::InvalidParam)),
     modifiers(&SecurityAndProblems),
@@ -93,6 +94,7 @@ use crate::error::PROBLEM_JSON;
         (name = "Care", description = "Care forms, involvements of providers, scaling up and down, stacked-care signals"),
         (name = "Referrals", description = "Referrals from GPs, GIs and the JGT, pulled into the family's one plan; the intake queue"),
         (name = "Audit", description = "The NEN 7513 audit trail: events, streaming export, tamper verification"),
+        (name = "Reports", description = "Aggregate figures of a municipality, small counts suppressed (auditors, team leads, admins)"),
     )
 )]
 pub struct ApiDoc;

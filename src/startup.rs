@@ -111,4 +111,5 @@ pub fn api_routes(cfg: &mut web::ServiceConfig) {
     crate::referrals::routes::routes(cfg);
     crate::notifications::routes::routes(cfg);
     crate::audit::routes::routes(cfg);
+    crate::reports::routes::routes(cfg);
 }

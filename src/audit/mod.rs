@@ -212,14 +212,15 @@ impl AuditEvent {
         self
     }
 
-    pub fn detail(mut self, detail: Value) -> Self {
-        self.detail = detail;
+    /// Another purpose than the actor's default (the retention run
+    /// anonymises for `retention`, not for care coordination).
+    pub fn purpose(mut self, purpose: &'static str) -> Self {
+        self.purpose = purpose;
         self
     }
 
-    /// Why the data was processed, when the actor's role does not say it.
-    pub fn purpose(mut self, purpose: &'static str) -> Self {
-        self.purpose = purpose;
+    pub fn detail(mut self, detail: Value) -> Self {
+        self.detail = detail;
         self
     }
 

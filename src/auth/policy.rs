@@ -159,6 +159,29 @@ pub fn provider_worklist(p: &Principal) -> Decision {
     }
 }
 
+/// Aggregate reports at all: auditors and team leads (of their own
+/// municipality, see [`read_report`]) and admins. Other roles are refused
+/// before anything about the request is looked at.
+pub fn reports(p: &Principal) -> Decision {
+    match p.role {
+        Role::Admin | Role::Auditor | Role::TeamLead => Ok(()),
+        _ => Err(Denial::Forbidden),
+    }
+}
+
+/// The aggregate report of one municipality: auditors and team leads of
+/// that municipality; admins of any, because the figures are aggregates
+/// with small counts suppressed, not personal data. Another municipality
+/// is hidden (404), like every resource outside the caller's own.
+pub fn read_report(p: &Principal, municipality: &str) -> Decision {
+    reports(p)?;
+    match p.role {
+        Role::Admin => Ok(()),
+        _ if p.municipality_code.as_deref() == Some(municipality) => Ok(()),
+        _ => Err(Denial::Hidden),
+    }
+}
+
 /// Facts about a user whose caseload is asked for.
 #[derive(Debug, Clone)]
 pub struct UserFacts {
@@ -435,6 +458,22 @@ mod tests {
         );
         assert_eq!(provider_worklist(&worker), Err(Denial::Forbidden));
         assert_eq!(provider_worklist(&p), Ok(()));
+    }
+
+    #[test]
+    fn reports_are_for_auditors_and_leads_of_their_municipality_and_admins() {
+        for role in [Role::Auditor, Role::TeamLead] {
+            let p = principal(role, "0546", None);
+            assert_eq!(read_report(&p, "0546"), Ok(()), "{role}");
+            assert_eq!(read_report(&p, "0537"), Err(Denial::Hidden), "{role}");
+        }
+        let admin = principal(Role::Admin, "0546", None);
+        assert_eq!(read_report(&admin, "0537"), Ok(()));
+        for role in [Role::JgtWorker, Role::GiWorker, Role::ProviderUser] {
+            let p = principal(role, "0546", Some(Uuid::new_v4()));
+            assert_eq!(reports(&p), Err(Denial::Forbidden), "{role}");
+            assert_eq!(read_report(&p, "0546"), Err(Denial::Forbidden), "{role}");
+        }
     }
 
     #[test]

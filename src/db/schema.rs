@@ -87,6 +87,7 @@ diesel::table! {
         name -> Text,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        anonymised_at -> Nullable<Timestamptz>,
     }
 }
 

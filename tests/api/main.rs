@@ -25,4 +25,6 @@ mod operations;
 mod plans;
 mod referral_world;
 mod referrals;
+mod reports;
+mod retention;
 mod two_processes;
