@@ -54,6 +54,7 @@ use crate::error::PROBLEM_JSON;
         crate::families::routes::update_family,
         crate::families::routes::add_member,
         crate::families::routes::update_member,
+        crate::audit::access_log::get_access_log,
         crate::plans::routes::create_plan,
         crate::plans::routes::get_current_plan,
         crate::plans::routes::list_family_plans,
@@ -78,6 +79,7 @@ use crate::error::PROBLEM_JSON;
         crate::referrals::routes::get_referral,
         crate::referrals::routes::accept_referral,
         crate::referrals::routes::decline_referral,
+        crate::audit::emergency::list_emergency_accesses,
     ),
     components(schemas(crate::error::Problem, crate::error::InvalidParam)),
     modifiers(&SecurityAndProblems),
@@ -89,6 +91,7 @@ use crate::error::PROBLEM_JSON;
         (name = "Directors", description = "The one director of a plan: handover, history, caseload"),
         (name = "Care", description = "Care forms, involvements of providers, scaling up and down, stacked-care signals"),
         (name = "Referrals", description = "Referrals from GPs, GIs and the JGT, pulled into the family's one plan; the intake queue"),
+        (name = "Audit", description = "The audit trail: emergency accesses to review"),
     )
 )]
 pub struct ApiDoc;
