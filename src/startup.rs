@@ -106,10 +106,14 @@ pub fn api_routes(cfg: &mut web::ServiceConfig) {
     crate::auth::routes::routes(cfg);
     crate::admin::routes(cfg);
     crate::families::routes::routes(cfg);
+    crate::audit::access_log::routes(cfg);
     crate::plans::routes(cfg);
     crate::care::routes::routes(cfg);
     crate::referrals::routes::routes(cfg);
     crate::notifications::routes::routes(cfg);
     crate::audit::routes::routes(cfg);
     crate::reports::routes::routes(cfg);
+    // A resource, not a scope: it must stay reachable beside any `/audit`
+    // routes registered elsewhere, so keep it before an `/audit` scope.
+    crate::audit::emergency::routes(cfg);
 }

@@ -5,7 +5,9 @@
 //! Denied attempts are written in a transaction of their own, because the
 //! request itself changes nothing.
 
+pub mod access_log;
 pub mod chain;
+pub mod emergency;
 pub mod export;
 pub mod routes;
 
@@ -258,6 +260,24 @@ impl AuditEvent {
             .execute(conn)
             .await
             .map(|_| ())
+    }
+
+    /// Marks the event as emergency access ("break the glass"), keeping the
+    /// stated reason in `detail.accessReason`. Call it last, after any
+    /// `detail(..)`, which would replace the reason.
+    pub fn emergency_access(mut self, reason: &str) -> Self {
+        self.emergency_access = true;
+        self.with_access_reason(reason)
+    }
+
+    /// Keeps a stated access reason in `detail.accessReason` without
+    /// granting anything: a refused attempt to break the glass is recorded
+    /// with the reason it gave.
+    pub fn with_access_reason(mut self, reason: &str) -> Self {
+        if let Value::Object(map) = &mut self.detail {
+            map.insert("accessReason".into(), Value::String(reason.to_owned()));
+        }
+        self
     }
 }
 

@@ -88,6 +88,44 @@ pub fn read_family(p: &Principal, f: &FamilyFacts) -> Decision {
     }
 }
 
+/// How a read of a family was allowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadAccess {
+    /// Within the caller's normal reach ([`read_family`]).
+    Normal,
+    /// Outside it, by breaking the glass with a stated reason: the read is
+    /// audited as emergency access and listed for the team lead to review.
+    Emergency,
+}
+
+/// Who may break the glass on a family: JGT and GI workers, for families of
+/// the municipalities they work for (a GI worker: every municipality it
+/// serves). Team leads already reach every family of their municipality,
+/// so for them there is no glass to break; provider users only ever get
+/// their provider's limited view, and auditors and admins no case content.
+pub fn may_break_glass(p: &Principal, f: &FamilyFacts) -> bool {
+    matches!(p.role, Role::JgtWorker | Role::GiWorker) && p.serves(&f.municipality_code)
+}
+
+/// Reading a family and its plans, with emergency access: when the normal
+/// rule refuses with 403 and the caller stated a reason, a caller who may
+/// break the glass gets in. The reason changes nothing for a caller with
+/// normal access (no emergency is recorded), and never opens a family that
+/// is hidden (another municipality stays 404).
+pub fn read_family_or_break_glass(
+    p: &Principal,
+    f: &FamilyFacts,
+    reason_given: bool,
+) -> Result<ReadAccess, Denial> {
+    match read_family(p, f) {
+        Ok(()) => Ok(ReadAccess::Normal),
+        Err(Denial::Forbidden) if reason_given && may_break_glass(p, f) => {
+            Ok(ReadAccess::Emergency)
+        }
+        Err(denial) => Err(denial),
+    }
+}
+
 /// Changing a family's record and members: whoever may read it, except that
 /// a GI worker only does so as the director.
 pub fn write_family(p: &Principal, f: &FamilyFacts) -> Decision {
@@ -321,6 +359,47 @@ pub fn read_audit(p: &Principal, requested: Option<&str>) -> Result<Option<Strin
     }
 }
 
+/// The list of emergency accesses to review: the team lead and the auditor
+/// of a municipality (its own only; the list is filtered by it). Everyone
+/// else is refused.
+pub fn review_emergency_access(p: &Principal) -> Decision {
+    match p.role {
+        Role::TeamLead | Role::Auditor if p.municipality_code.is_some() => Ok(()),
+        _ => Err(Denial::Forbidden),
+    }
+}
+
+/// Everyone but admins, who administer the system and never see family
+/// data (refused before anything is looked up, so ids do not leak).
+pub fn family_data_role(p: &Principal) -> Decision {
+    if p.role == Role::Admin {
+        Err(Denial::Forbidden)
+    } else {
+        Ok(())
+    }
+}
+
+/// Reading a family's access log (its right of access, AVG art. 15): the
+/// team lead and the auditor of the family's municipality, who answer such
+/// requests, and the family's current director, who may be asked by the
+/// family itself. Other case roles of the municipality get 403; provider
+/// users and anyone outside it 404. Emergency access does not extend to it.
+pub fn read_access_log(p: &Principal, f: &FamilyFacts) -> Decision {
+    if is_director(p, f) {
+        return Ok(());
+    }
+    let home = p.municipality_code.as_deref() == Some(f.municipality_code.as_str());
+    match p.role {
+        Role::TeamLead | Role::Auditor if home => Ok(()),
+        Role::Admin => Err(Denial::Forbidden),
+        Role::ProviderUser => Err(Denial::Hidden),
+        Role::JgtWorker | Role::GiWorker if p.serves(&f.municipality_code) => {
+            Err(Denial::Forbidden)
+        }
+        _ => Err(Denial::Hidden),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -486,5 +565,100 @@ mod tests {
             Err(Denial::Forbidden)
         );
         assert_eq!(create_family(&worker, "0537", team), Err(Denial::Forbidden));
+    }
+
+    #[test]
+    fn workers_break_the_glass_only_within_the_municipalities_they_work_for() {
+        let team = Uuid::new_v4();
+        let other_team = Uuid::new_v4();
+        let worker = principal(Role::JgtWorker, "0546", Some(team));
+        let leiden_elsewhere = family("0546", other_team, None);
+        // Without a reason the normal refusal stands.
+        assert_eq!(
+            read_family_or_break_glass(&worker, &leiden_elsewhere, false),
+            Err(Denial::Forbidden)
+        );
+        assert_eq!(
+            read_family_or_break_glass(&worker, &leiden_elsewhere, true),
+            Ok(ReadAccess::Emergency)
+        );
+        // Another municipality stays hidden, reason or not.
+        assert_eq!(
+            read_family_or_break_glass(&worker, &family("0537", other_team, None), true),
+            Err(Denial::Hidden)
+        );
+        let mut gi = principal(Role::GiWorker, "0537", None);
+        gi.served_municipalities = vec!["0546".into()];
+        assert_eq!(
+            read_family_or_break_glass(&gi, &leiden_elsewhere, true),
+            Ok(ReadAccess::Emergency)
+        );
+        assert_eq!(
+            read_family_or_break_glass(&gi, &family("0537", team, None), true),
+            Ok(ReadAccess::Emergency)
+        );
+        assert_eq!(
+            read_family_or_break_glass(&gi, &family("0553", team, None), true),
+            Err(Denial::Hidden)
+        );
+    }
+
+    #[test]
+    fn a_reason_changes_nothing_for_normal_access_or_for_roles_without_the_glass() {
+        let team = Uuid::new_v4();
+        let worker = principal(Role::JgtWorker, "0546", Some(team));
+        assert_eq!(
+            read_family_or_break_glass(&worker, &family("0546", team, None), true),
+            Ok(ReadAccess::Normal)
+        );
+        let lead = principal(Role::TeamLead, "0546", None);
+        assert_eq!(
+            read_family_or_break_glass(&lead, &family("0546", team, None), true),
+            Ok(ReadAccess::Normal)
+        );
+        for role in [Role::Admin, Role::Auditor, Role::ProviderUser] {
+            let p = principal(role, "0546", None);
+            assert_eq!(
+                read_family_or_break_glass(&p, &family("0546", team, None), true),
+                Err(Denial::Forbidden),
+                "{role}"
+            );
+        }
+    }
+
+    #[test]
+    fn emergency_accesses_are_reviewed_by_team_leads_and_auditors() {
+        for (role, expected) in [
+            (Role::TeamLead, Ok(())),
+            (Role::Auditor, Ok(())),
+            (Role::JgtWorker, Err(Denial::Forbidden)),
+            (Role::GiWorker, Err(Denial::Forbidden)),
+            (Role::ProviderUser, Err(Denial::Forbidden)),
+            (Role::Admin, Err(Denial::Forbidden)),
+        ] {
+            let p = principal(role, "0546", Some(Uuid::new_v4()));
+            assert_eq!(review_emergency_access(&p), expected, "{role}");
+        }
+    }
+
+    #[test]
+    fn the_access_log_is_for_lead_auditor_and_director_of_the_family() {
+        let team = Uuid::new_v4();
+        let worker = principal(Role::JgtWorker, "0546", Some(team));
+        let leiden = family("0546", team, None);
+        let directed = family("0546", team, Some(worker.user_id));
+        assert_eq!(read_access_log(&worker, &leiden), Err(Denial::Forbidden));
+        assert_eq!(read_access_log(&worker, &directed), Ok(()));
+        let lead = principal(Role::TeamLead, "0546", None);
+        let auditor = principal(Role::Auditor, "0546", None);
+        assert_eq!(read_access_log(&lead, &leiden), Ok(()));
+        assert_eq!(read_access_log(&auditor, &leiden), Ok(()));
+        let katwijk = family("0537", team, None);
+        assert_eq!(read_access_log(&lead, &katwijk), Err(Denial::Hidden));
+        assert_eq!(read_access_log(&auditor, &katwijk), Err(Denial::Hidden));
+        let provider = principal(Role::ProviderUser, "0546", None);
+        assert_eq!(read_access_log(&provider, &leiden), Err(Denial::Hidden));
+        let admin = principal(Role::Admin, "0546", None);
+        assert_eq!(read_access_log(&admin, &leiden), Err(Denial::Forbidden));
     }
 }

@@ -34,6 +34,7 @@ use crate::domain::signals::{SignalCode, SignalStatus};
 use crate::domain::{text, Role};
 use crate::error::{ApiError, ApiResult, Invalid};
 use crate::families::access::authorize_as;
+use crate::http::access_reason::AccessReason;
 use crate::http::extract::{ApiJson, ApiQuery};
 use crate::http::pagination::{finish, PageRequest};
 use crate::plans::routes::{
@@ -745,15 +746,17 @@ pub async fn scale_plan(
 
 /// The plan's scaling history, oldest first.
 #[utoipa::path(get, path = "/plans/{id}/scalings", tag = "Care", operation_id = "listScalings",
-    params(("id" = Uuid, Path, description = "Plan id")),
+    params(("id" = Uuid, Path, description = "Plan id"), AccessReason),
     responses((status = 200, description = "Every change of the plan's level, oldest first", body = Vec<Scaling>)))]
 pub async fn list_scalings(
     state: State,
     principal: Principal,
+    reason: AccessReason,
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
     let plan_id = id.into_inner();
-    let event = authorize_plan_read(&state, &principal, plan_id, "scaling_history").await?;
+    let event =
+        authorize_plan_read(&state, &principal, plan_id, "scaling_history", &reason).await?;
     let mut conn = state.db().await?;
     let items = conn
         .transaction(async |conn| {
@@ -766,15 +769,16 @@ pub async fn list_scalings(
 
 /// The plan's signals, open and acknowledged.
 #[utoipa::path(get, path = "/plans/{id}/signals", tag = "Care", operation_id = "listSignals",
-    params(("id" = Uuid, Path, description = "Plan id")),
+    params(("id" = Uuid, Path, description = "Plan id"), AccessReason),
     responses((status = 200, description = "Signals that hold now", body = Vec<Signal>)))]
 pub async fn list_signals(
     state: State,
     principal: Principal,
+    reason: AccessReason,
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
     let plan_id = id.into_inner();
-    let event = authorize_plan_read(&state, &principal, plan_id, "signals").await?;
+    let event = authorize_plan_read(&state, &principal, plan_id, "signals", &reason).await?;
     let mut conn = state.db().await?;
     let items = conn
         .transaction(async |conn| {

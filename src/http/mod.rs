@@ -2,6 +2,7 @@
 //! header, strict JSON and query extraction, problem+json for errors actix
 //! produces itself, pagination, ETags.
 
+pub mod access_reason;
 pub mod extract;
 pub mod pagination;
 pub mod request_context;

@@ -27,6 +27,7 @@ use crate::auth::{enforce, Principal};
 use crate::db::schema::{director_assignments, plans, user_served_municipalities, users};
 use crate::domain::{text, PlanStatus, Role};
 use crate::error::{ApiError, ApiResult, Invalid};
+use crate::http::access_reason::AccessReason;
 use crate::http::extract::{ApiJson, ApiQuery};
 use crate::http::pagination::{finish, PageRequest};
 use crate::http::{etag, if_match};
@@ -177,15 +178,17 @@ async fn current_assignment(
 
 /// Every director the plan has had, oldest first.
 #[utoipa::path(get, path = "/plans/{id}/director-history", tag = "Directors", operation_id = "getDirectorHistory",
-    params(("id" = Uuid, Path, description = "Plan id")),
+    params(("id" = Uuid, Path, description = "Plan id"), AccessReason),
     responses((status = 200, description = "Assignments, oldest first", body = Vec<DirectorAssignment>)))]
 pub async fn director_history(
     state: State,
     principal: Principal,
+    reason: AccessReason,
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
     let plan_id = id.into_inner();
-    let event = authorize_plan_read(&state, &principal, plan_id, "director_history").await?;
+    let event =
+        authorize_plan_read(&state, &principal, plan_id, "director_history", &reason).await?;
     let mut conn = state.db().await?;
     let history = conn
         .transaction(async |conn| {

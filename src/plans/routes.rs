@@ -19,7 +19,8 @@ use crate::care::state::sync_signals;
 use crate::db::schema::{director_assignments, involvements, plans};
 use crate::domain::{text, PlanStatus, Role};
 use crate::error::{involvements_still_running, ApiError, ApiResult, Invalid};
-use crate::families::access::authorize_as;
+use crate::families::access::{authorize_as, authorize_read};
+use crate::http::access_reason::AccessReason;
 use crate::http::extract::{ApiJson, ApiQuery};
 use crate::http::pagination::{finish, PageRequest};
 use crate::http::{etag, if_match, require_if_match};
@@ -51,27 +52,32 @@ pub async fn authorize_plan(
     authorize_as(state, principal, family_id, rule, event, "plan").await
 }
 
-/// Authorises reading a part of a plan (its director history, scalings,
-/// signals) as a read of its family; returns the audit event to record in
-/// the transaction of the read.
+/// Authorises reading a plan or a part of it (its director history,
+/// scalings, signals) as a read of its family; returns the audit event to
+/// record in the transaction of the read.
+///
+/// A stated `reason` lets a JGT or GI worker break the glass (see
+/// [`policy::read_family_or_break_glass`]); the event then says so.
 pub async fn authorize_plan_read(
     state: &AppState,
     principal: &Principal,
     plan_id: Uuid,
     resource_type: &'static str,
+    reason: &AccessReason,
 ) -> ApiResult<AuditEvent> {
     let event = AuditEvent::by(principal, "read", resource_type, plan_id);
-    let facts = authorize_plan(
-        state,
-        principal,
-        plan_id,
-        policy::read_family,
-        event.clone(),
-    )
-    .await?;
-    Ok(event
-        .family(facts.family_id)
-        .municipality(facts.municipality_code))
+    let denied = match reason.as_deref() {
+        Some(r) => event.clone().with_access_reason(r),
+        None => event.clone(),
+    };
+    enforce(state, policy::case_role(principal), "plan", denied).await?;
+    let family_id = {
+        let mut conn = state.db().await?;
+        plan_family(&mut conn, plan_id).await?
+    };
+    let family_id = family_id.ok_or_else(|| ApiError::not_found("Plan"))?;
+    let grant = authorize_read(state, principal, family_id, reason, event.clone(), "plan").await?;
+    Ok(grant.stamp(event))
 }
 
 fn plan_closed() -> ApiError {
@@ -260,24 +266,17 @@ fn plan_already_open(open: Option<Uuid>) -> ApiError {
 
 /// The family's current open plan.
 #[utoipa::path(get, path = "/families/{id}/plan", tag = "Plans", operation_id = "getCurrentPlan",
-    params(("id" = Uuid, Path, description = "Family id")),
+    params(("id" = Uuid, Path, description = "Family id"), AccessReason),
     responses((status = 200, description = "The open plan", body = Plan, headers(("ETag" = String, description = "Plan version")))))]
 pub async fn get_current_plan(
     state: State,
     principal: Principal,
+    reason: AccessReason,
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
     let family_id = id.into_inner();
     let event = AuditEvent::by(&principal, "read", "plan", "current");
-    let facts = authorize_as(
-        &state,
-        &principal,
-        family_id,
-        policy::read_family,
-        event.clone(),
-        "family",
-    )
-    .await?;
+    let grant = authorize_read(&state, &principal, family_id, &reason, event, "family").await?;
     let mut conn = state.db().await?;
     let plan = conn
         .transaction(async |conn| {
@@ -295,9 +294,8 @@ pub async fn get_current_plan(
                     "The family has no open plan.",
                 )
             })?;
-            AuditEvent::by(&principal, "read", "plan", row.id)
-                .family(family_id)
-                .municipality(facts.municipality_code.clone())
+            grant
+                .stamp(AuditEvent::by(&principal, "read", "plan", row.id))
                 .record(conn)
                 .await?;
             plan_view(conn, row, Lens::full(&state.catalogue)).await
@@ -308,22 +306,23 @@ pub async fn get_current_plan(
 
 /// All plans of a family, oldest first (closed ones are the history).
 #[utoipa::path(get, path = "/families/{id}/plans", tag = "Plans", operation_id = "listFamilyPlans",
-    params(("id" = Uuid, Path, description = "Family id"), PageParams),
+    params(("id" = Uuid, Path, description = "Family id"), PageParams, AccessReason),
     responses((status = 200, description = "A page of the family's plans", body = PlanPage)))]
 pub async fn list_family_plans(
     state: State,
     principal: Principal,
+    reason: AccessReason,
     id: web::Path<Uuid>,
     query: ApiQuery<PageParams>,
 ) -> ApiResult<HttpResponse> {
     let family_id = id.into_inner();
     let page = PageRequest::<Uuid>::parse(query.0.limit, query.0.cursor.as_deref())?;
     let event = AuditEvent::by(&principal, "read", "plan", "history");
-    let facts = authorize_as(
+    let grant = authorize_read(
         &state,
         &principal,
         family_id,
-        policy::read_family,
+        &reason,
         event.clone(),
         "family",
     )
@@ -347,10 +346,8 @@ pub async fn list_family_plans(
             for row in rows {
                 items.push(plan_view(conn, row, Lens::full(&state.catalogue)).await?);
             }
-            event
-                .family(family_id)
-                .municipality(facts.municipality_code.clone())
-                .detail(json!({"planIds": ids}))
+            grant
+                .stamp(event.detail(json!({"planIds": ids})))
                 .record(conn)
                 .await?;
             Ok::<_, ApiError>(PlanPage { items, next_cursor })
@@ -362,35 +359,26 @@ pub async fn list_family_plans(
 /// Read a plan. A provider user gets the limited view of a plan its provider
 /// has requested or active care in: no signals, no other provider's notes.
 #[utoipa::path(get, path = "/plans/{id}", tag = "Plans", operation_id = "getPlan",
-    params(("id" = Uuid, Path, description = "Plan id")),
+    params(("id" = Uuid, Path, description = "Plan id"), AccessReason),
     responses((status = 200, description = "The plan", body = Plan, headers(("ETag" = String, description = "Plan version")))))]
 pub async fn get_plan(
     state: State,
     principal: Principal,
+    reason: AccessReason,
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
     let plan_id = id.into_inner();
-    let event = AuditEvent::by(&principal, "read", "plan", plan_id);
     if principal.role == Role::ProviderUser {
+        // Providers never break the glass: their view is their care only.
+        let event = AuditEvent::by(&principal, "read", "plan", plan_id);
         return get_plan_as_provider(&state, &principal, plan_id, event).await;
     }
-    let facts = authorize_plan(
-        &state,
-        &principal,
-        plan_id,
-        policy::read_family,
-        event.clone(),
-    )
-    .await?;
+    let event = authorize_plan_read(&state, &principal, plan_id, "plan", &reason).await?;
     let mut conn = state.db().await?;
     let plan = conn
         .transaction(async |conn| {
             let plan = load_plan(conn, plan_id, Lens::full(&state.catalogue)).await?;
-            event
-                .family(facts.family_id)
-                .municipality(facts.municipality_code.clone())
-                .record(conn)
-                .await?;
+            event.record(conn).await?;
             Ok::<_, ApiError>(plan)
         })
         .await?;

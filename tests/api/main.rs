@@ -3,8 +3,10 @@
 // Table-driven cases are tuples on purpose: one row per case reads best.
 #![allow(clippy::type_complexity)]
 
+mod access_log;
 mod admin;
 mod audit;
+mod audit_coverage;
 mod auth;
 mod care;
 mod care_authz;
@@ -15,6 +17,7 @@ mod case_bad_input;
 mod case_world;
 mod cluster;
 mod directors;
+mod emergency;
 mod families;
 mod generator;
 mod helpers;
