@@ -20,6 +20,7 @@ MAX_TIME="${ST_MAX_TIME:-150}"
 ADMIN_TIME="${ST_ADMIN_TIME:-60}"
 PROVIDER_TIME="${ST_PROVIDER_TIME:-45}"
 CLIENT_TIME="${ST_CLIENT_TIME:-45}"
+AUDITOR_TIME="${ST_AUDITOR_TIME:-45}"
 USER_NAME="${SCHEMATHESIS_USER:-teamlead.leiden}"
 USER_PASSWORD="${SCHEMATHESIS_PASSWORD:-gezinsregie-demo}"
 PORT="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
@@ -127,6 +128,10 @@ CLIENT_TOKEN="$(curl -fsS -u "${SCHEMATHESIS_CLIENT_ID:-019ab000-0000-7000-8000-
   -d grant_type=client_credentials "$BASE/v1/oauth/token" |
   python3 -c 'import json, sys; print(json.load(sys.stdin)["access_token"])')"
 fuzz "referrals as the demo GP client" "$CLIENT_TOKEN" "$CLIENT_TIME" --include-tag Referrals
+[ "$pass_status" = 0 ] || st_status=1
+# ...the audit trail and the reports as the municipality's auditor...
+AUDITOR_TOKEN="$(login "${SCHEMATHESIS_AUDITOR:-auditor.leiden}" "${SCHEMATHESIS_AUDITOR_PASSWORD:-gezinsregie-demo}")"
+fuzz "audit and reports as an auditor" "$AUDITOR_TOKEN" "$AUDITOR_TIME" --include-tag Audit --include-tag Reports
 [ "$pass_status" = 0 ] || st_status=1
 # ...and, last, the administration as the admin: it may disable users or
 # change their passwords, so every other pass has run before it.

@@ -74,6 +74,10 @@ enum Command {
         /// Seed of the generator: the same seed on the same database gives the same data.
         #[arg(long, default_value_t = 1)]
         seed: i64,
+        /// Also write this many synthetic audit events for Leiden (0546),
+        /// spread over the past year and sealed (export benchmark).
+        #[arg(long)]
+        audit_events: Option<u64>,
     },
     /// The audit trail: export it, verify it.
     Audit {
@@ -109,6 +113,10 @@ enum AuditCommand {
         /// Write here instead of stdout.
         #[arg(long)]
         output: Option<std::path::PathBuf>,
+        /// Print the COPY statement of this export and stop (the benchmark
+        /// runs it with psql as the baseline).
+        #[arg(long)]
+        print_statement: bool,
     },
     /// Check the trail for changed, removed and inserted events; exits 1
     /// when anything is found.
@@ -129,21 +137,6 @@ fn parse_format(text: &str) -> Result<gezinsregie::audit::export::ExportFormat, 
         "csv" => Ok(ExportFormat::Csv),
         _ => Err("use ndjson or csv".into()),
     }
-}
-
-/// Whole days as instants: `[from 00:00, to + 1 day 00:00)` in UTC.
-fn day_bounds(
-    from: Option<chrono::NaiveDate>,
-    to: Option<chrono::NaiveDate>,
-) -> (
-    Option<chrono::DateTime<chrono::Utc>>,
-    Option<chrono::DateTime<chrono::Utc>>,
-) {
-    let start = from.map(|d| d.and_time(chrono::NaiveTime::MIN).and_utc());
-    let end = to
-        .and_then(|d| d.succ_opt())
-        .map(|d| d.and_time(chrono::NaiveTime::MIN).and_utc());
-    (start, end)
 }
 
 #[derive(Subcommand)]
@@ -207,7 +200,11 @@ async fn run_command(command: Command, settings: &Settings, url: &str) -> anyhow
             println!("database is migrated");
             Ok(())
         }
-        Command::Demo { families, seed } => {
+        Command::Demo {
+            families,
+            seed,
+            audit_events,
+        } => {
             let keys = settings.resolve_keys()?;
             let mut conn = db::connect(url).await?;
             if demo::load_if_absent(&mut conn, &keys).await? {
@@ -231,6 +228,17 @@ async fn run_command(command: Command, settings: &Settings, url: &str) -> anyhow
                 })
                 .await?;
                 println!("{summary}");
+            }
+            if let Some(count) = audit_events {
+                println!("writing {count} synthetic audit events for 0546");
+                let started = std::time::Instant::now();
+                gezinsregie::audit::synthetic::generate(&mut conn, "0546", count, |what, n| {
+                    println!(
+                        "  {n:>9} {what}  {:>7.1} s",
+                        started.elapsed().as_secs_f64()
+                    );
+                })
+                .await?;
             }
             Ok(())
         }
@@ -315,18 +323,23 @@ async fn audit_command(command: AuditCommand, url: &str) -> anyhow::Result<()> {
             to,
             format,
             output,
+            print_statement,
         } => {
             let municipality = municipality
                 .map(|m| gezinsregie::domain::MunicipalityCode::parse(&m))
                 .transpose()
                 .map_err(|e| anyhow::anyhow!("--municipality: {}", e.reason))?;
-            let (from, to) = day_bounds(from, to);
+            let (from, to) = gezinsregie::audit::routes::day_bounds(from, to);
             let spec = export::ExportSpec {
                 municipality,
                 from,
                 to,
                 format,
             };
+            if print_statement {
+                println!("{}", spec.copy_statement());
+                return Ok(());
+            }
             let (head, bytes) = match output {
                 Some(path) => {
                     let mut file = tokio::fs::File::create(&path)
@@ -345,7 +358,7 @@ async fn audit_command(command: AuditCommand, url: &str) -> anyhow::Result<()> {
             Ok(())
         }
         AuditCommand::Verify { from, to } => {
-            let (from, to) = day_bounds(from, to);
+            let (from, to) = gezinsregie::audit::routes::day_bounds(from, to);
             let mut conn = db::connect(url).await?;
             let report = chain::verify(&mut conn, from, to).await?;
             println!("{}", serde_json::to_string_pretty(&report)?);
@@ -361,6 +374,13 @@ async fn audit_command(command: AuditCommand, url: &str) -> anyhow::Result<()> {
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {
+    if cfg!(feature = "bench-unaudited-reads") {
+        // A binary that skips audit writes must never serve real people.
+        if std::env::var("GEZINSREGIE_BENCH_UNAUDITED").as_deref() != Ok("yes") {
+            bail!("this is a benchmark build that does not audit plan reads; set GEZINSREGIE_BENCH_UNAUDITED=yes to run it");
+        }
+        tracing::warn!("BENCHMARK BUILD: plan reads are not audited");
+    }
     let keys = settings.resolve_keys()?;
     let (url, cluster) = database(&settings).await?;
     let result = serve_on(&settings, &keys, &url, cluster.is_some()).await;

