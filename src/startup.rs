@@ -113,7 +113,4 @@ pub fn api_routes(cfg: &mut web::ServiceConfig) {
     crate::notifications::routes::routes(cfg);
     crate::audit::routes::routes(cfg);
     crate::reports::routes::routes(cfg);
-    // A resource, not a scope: it must stay reachable beside any `/audit`
-    // routes registered elsewhere, so keep it before an `/audit` scope.
-    crate::audit::emergency::routes(cfg);
 }

@@ -181,11 +181,3 @@ pub async fn list_emergency_accesses(
         .await?;
     Ok(HttpResponse::Ok().json(page_out))
 }
-
-/// Registered as a resource, not an `/audit` scope, so it sits beside the
-/// other audit endpoints whichever module serves them.
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/audit/emergency-accesses").route(web::get().to(list_emergency_accesses)),
-    );
-}

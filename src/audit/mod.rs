@@ -59,6 +59,35 @@ fn purpose_of(role: Role) -> &'static str {
 }
 
 impl AuditEvent {
+    /// The fields every event starts from; the constructors below name the
+    /// actor. `occurred_at` and `row_mac` are set when it is recorded.
+    fn new(
+        actor_type: &'static str,
+        purpose: &'static str,
+        action: &'static str,
+        resource_type: &'static str,
+    ) -> Self {
+        Self {
+            occurred_at: Utc::now(),
+            actor_type,
+            actor_id: None,
+            actor_role: None,
+            on_behalf_of: None,
+            purpose,
+            municipality_code: None,
+            action,
+            resource_type,
+            resource_id: None,
+            family_id: None,
+            outcome: "success",
+            emergency_access: false,
+            request_id: None,
+            ip: None,
+            detail: Value::Object(Default::default()),
+            row_mac: None,
+        }
+    }
+
     /// An event of a logged-in user.
     pub fn by(
         principal: &Principal,
@@ -67,23 +96,13 @@ impl AuditEvent {
         resource_id: impl ToString,
     ) -> Self {
         Self {
-            occurred_at: Utc::now(),
-            actor_type: "user",
             actor_id: Some(principal.user_id),
             actor_role: Some(principal.role.as_str().to_owned()),
-            on_behalf_of: None,
-            purpose: purpose_of(principal.role),
             municipality_code: principal.municipality_code.clone(),
-            action,
-            resource_type,
             resource_id: Some(resource_id.to_string()),
-            family_id: None,
-            outcome: "success",
-            emergency_access: false,
             request_id: Some(principal.request.request_id.clone()),
             ip: principal.request.ip.clone(),
-            detail: Value::Object(Default::default()),
-            row_mac: None,
+            ..Self::new("user", purpose_of(principal.role), action, resource_type)
         }
     }
 
@@ -96,23 +115,13 @@ impl AuditEvent {
         resource_id: impl ToString,
     ) -> Self {
         Self {
-            occurred_at: Utc::now(),
-            actor_type: "client",
             actor_id: Some(client.client_id),
             actor_role: Some("client".to_owned()),
             on_behalf_of: Some(client.organisation_name.clone()),
-            purpose: "referral",
-            municipality_code: None,
-            action,
-            resource_type,
             resource_id: Some(resource_id.to_string()),
-            family_id: None,
-            outcome: "success",
-            emergency_access: false,
             request_id: Some(client.request.request_id.clone()),
             ip: client.request.ip.clone(),
-            detail: Value::Object(Default::default()),
-            row_mac: None,
+            ..Self::new("client", "referral", action, resource_type)
         }
     }
 
@@ -132,23 +141,9 @@ impl AuditEvent {
         resource_type: &'static str,
     ) -> Self {
         Self {
-            occurred_at: Utc::now(),
-            actor_type: "anonymous",
-            actor_id: None,
-            actor_role: None,
-            on_behalf_of: None,
-            purpose: "authentication",
-            municipality_code: None,
-            action,
-            resource_type,
-            resource_id: None,
-            family_id: None,
-            outcome: "success",
-            emergency_access: false,
             request_id: Some(ctx.request_id.clone()),
             ip: ctx.ip.clone(),
-            detail: Value::Object(Default::default()),
-            row_mac: None,
+            ..Self::new("anonymous", "authentication", action, resource_type)
         }
     }
 
@@ -159,23 +154,8 @@ impl AuditEvent {
         resource_id: impl ToString,
     ) -> Self {
         Self {
-            occurred_at: Utc::now(),
-            actor_type: "system",
-            actor_id: None,
-            actor_role: None,
-            on_behalf_of: None,
-            purpose: "care_coordination",
-            municipality_code: None,
-            action,
-            resource_type,
             resource_id: Some(resource_id.to_string()),
-            family_id: None,
-            outcome: "success",
-            emergency_access: false,
-            request_id: None,
-            ip: None,
-            detail: Value::Object(Default::default()),
-            row_mac: None,
+            ..Self::new("system", "care_coordination", action, resource_type)
         }
     }
 

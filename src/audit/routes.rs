@@ -401,5 +401,9 @@ pub async fn verify(
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/audit/events", web::get().to(list_events))
         .route("/audit/export", web::get().to(export_events))
-        .route("/audit/verify", web::get().to(verify));
+        .route("/audit/verify", web::get().to(verify))
+        .route(
+            "/audit/emergency-accesses",
+            web::get().to(super::emergency::list_emergency_accesses),
+        );
 }

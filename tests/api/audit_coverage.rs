@@ -5,8 +5,7 @@
 //! no event, the wrong one, or one about the wrong resource or actor. A new
 //! endpoint belongs in this table.
 
-use diesel::sql_types::{Bool, Jsonb, Nullable, Text, Uuid as SqlUuid};
-use diesel::QueryableByName;
+use diesel::sql_types::Text;
 use diesel_async::RunQueryDsl;
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -14,31 +13,10 @@ use uuid::Uuid;
 
 use crate::care_world::*;
 use crate::case_world::*;
-use crate::helpers::TestApp;
+use crate::helpers::{TestApp, AUDIT_ROW_COLUMNS};
 use crate::referral_world::{client, key, referral};
 
-/// One audit event, as stored.
-#[derive(Debug, QueryableByName)]
-pub struct Event {
-    #[diesel(sql_type = Text)]
-    pub action: String,
-    #[diesel(sql_type = Text)]
-    pub resource_type: String,
-    #[diesel(sql_type = Nullable<Text>)]
-    pub resource_id: Option<String>,
-    #[diesel(sql_type = Nullable<SqlUuid>)]
-    pub family_id: Option<Uuid>,
-    #[diesel(sql_type = Text)]
-    pub outcome: String,
-    #[diesel(sql_type = Nullable<SqlUuid>)]
-    pub actor_id: Option<Uuid>,
-    #[diesel(sql_type = Bool)]
-    pub emergency_access: bool,
-    #[diesel(sql_type = Nullable<Text>)]
-    pub municipality_code: Option<String>,
-    #[diesel(sql_type = Jsonb)]
-    pub detail: Value,
-}
+pub use crate::helpers::AuditRow as Event;
 
 /// The events one request wrote, found by the `X-Request-Id` it was answered with.
 pub async fn events_of(app: &TestApp, reply: &Reply) -> Vec<Event> {
@@ -48,11 +26,9 @@ pub async fn events_of(app: &TestApp, reply: &Reply) -> Vec<Event> {
         .and_then(|v| v.to_str().ok())
         .expect("every response carries X-Request-Id")
         .to_owned();
-    diesel::sql_query(
-        "SELECT action, resource_type, resource_id, family_id, outcome, actor_id,
-                emergency_access, municipality_code, detail
-         FROM audit_events WHERE request_id = $1 ORDER BY seq",
-    )
+    diesel::sql_query(format!(
+        "SELECT {AUDIT_ROW_COLUMNS} FROM audit_events WHERE request_id = $1 ORDER BY seq"
+    ))
     .bind::<Text, _>(request_id)
     .load(&mut app.conn().await)
     .await

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
-use diesel::sql_types::{Bytea, Int8, Jsonb, Nullable, Text, Uuid as SqlUuid};
+use diesel::sql_types::{Bool, Bytea, Int8, Jsonb, Nullable, Text, Uuid as SqlUuid};
 use diesel::QueryableByName;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use gezinsregie::admin::users::{insert_user, UserSpec};
@@ -168,6 +168,8 @@ struct Bytes {
 /// One audit event, as stored.
 #[derive(Debug, QueryableByName)]
 pub struct AuditRow {
+    #[diesel(sql_type = Text)]
+    pub action: String,
     #[diesel(sql_type = Nullable<SqlUuid>)]
     pub actor_id: Option<Uuid>,
     #[diesel(sql_type = Text)]
@@ -184,9 +186,15 @@ pub struct AuditRow {
     pub municipality_code: Option<String>,
     #[diesel(sql_type = Nullable<Text>)]
     pub request_id: Option<String>,
+    #[diesel(sql_type = Bool)]
+    pub emergency_access: bool,
     #[diesel(sql_type = Jsonb)]
     pub detail: Value,
 }
+
+/// The columns of [`AuditRow`].
+pub const AUDIT_ROW_COLUMNS: &str = "action, actor_id, actor_type, resource_type, resource_id, \
+     family_id, outcome, municipality_code, request_id, emergency_access, detail";
 
 impl TestApp {
     /// Full URL of an API path (`/families` -> `http://.../v1/families`).
@@ -225,11 +233,9 @@ impl TestApp {
 
     /// Audit events with this action, oldest first.
     pub async fn audit_events(&self, action: &str) -> Vec<AuditRow> {
-        diesel::sql_query(
-            "SELECT actor_id, actor_type, resource_type, resource_id, family_id, outcome,
-                    municipality_code, request_id, detail
-             FROM audit_events WHERE action = $1 ORDER BY seq",
-        )
+        diesel::sql_query(format!(
+            "SELECT {AUDIT_ROW_COLUMNS} FROM audit_events WHERE action = $1 ORDER BY seq"
+        ))
         .bind::<Text, _>(action)
         .load(&mut self.conn().await)
         .await
