@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use actix_web::{web, HttpResponse};
-use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, Utc};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use serde::{Deserialize, Serialize};
@@ -154,12 +154,22 @@ pub fn day_bounds(
     (start, end)
 }
 
-/// [`day_bounds`], recording a `to` before `from`.
+/// Years a period may name: the trail holds nothing older, and beyond 9998
+/// the day after `to` no longer prints as an RFC 3339 timestamp (the export
+/// writes its bounds into the COPY statement).
+const YEARS: std::ops::RangeInclusive<i32> = 1900..=9998;
+
+/// [`day_bounds`], recording a `to` before `from` and days out of range.
 pub fn period(
     v: &mut Invalid,
     from: Option<NaiveDate>,
     to: Option<NaiveDate>,
 ) -> (Option<DateTime<Utc>>, Option<DateTime<Utc>>) {
+    for (name, day) in [("from", from), ("to", to)] {
+        if day.is_some_and(|d| !YEARS.contains(&d.year())) {
+            v.push(name, "out_of_range", "A day lies between 1900 and 9998.");
+        }
+    }
     if let (Some(f), Some(t)) = (from, to) {
         if f > t {
             v.push("to", "before_from", "to must not be before from.");

@@ -454,6 +454,15 @@ async fn the_export_streams_ndjson_and_csv_with_the_chain_head_and_is_audited() 
     let r = get(&w.app, "/audit/export?format=xml", &w.auditor.token).await;
     assert_eq!(r.status, 400);
     assert_eq!(r.body["invalidParams"][0]["name"], "format");
+    for path in [
+        "/audit/export?to=9999-12-31",
+        "/audit/verify?from=1000-01-01",
+        "/audit/events?to=9999-12-31",
+    ] {
+        let r = get(&w.app, path, &w.auditor.token).await;
+        assert_eq!(r.status, 400, "{path}: {}", r.body);
+        assert_eq!(r.body["invalidParams"][0]["code"], "out_of_range", "{path}");
+    }
     let r = get(&w.app, "/audit/export", &w.lead.token).await;
     assert_eq!(r.status, 403);
 }
