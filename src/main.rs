@@ -174,7 +174,8 @@ async fn database(settings: &Settings) -> anyhow::Result<(String, Option<LocalCl
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let settings = Settings::load()?;
-    telemetry::init(&settings.log);
+    let serving = matches!(cli.command, None | Some(Command::Serve));
+    telemetry::init(&settings.log, !serving);
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(settings).await,
         Command::Openapi => {

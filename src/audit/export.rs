@@ -113,7 +113,7 @@ impl ExportSpec {
                  municipality_code AS \"municipalityCode\", action AS \"action\", \
                  resource_type AS \"resourceType\", {} AS \"resourceId\", \
                  family_id AS \"familyId\", outcome AS \"outcome\", \
-                 emergency_access AS \"emergencyAccess\", {} AS \"requestId\", ip AS \"ip\", \
+                 CASE WHEN emergency_access THEN 'true' ELSE 'false' END AS \"emergencyAccess\", {} AS \"requestId\", ip AS \"ip\", \
                  detail::text AS \"detail\", encode(row_mac, 'hex') AS \"rowMac\" \
                  FROM audit_events WHERE {filter} ORDER BY seq) \
                  TO STDOUT (FORMAT csv, HEADER true)",

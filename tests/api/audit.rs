@@ -442,6 +442,11 @@ async fn the_export_streams_ndjson_and_csv_with_the_chain_head_and_is_audited() 
     );
     assert!(!csv.replace("\r\n", "").contains('\n'));
     assert!(
+        records[1].contains(",false,"),
+        "booleans as words: {}",
+        records[1]
+    );
+    assert!(
         csv.contains(",\"'=HYPERLINK(\"\"x\"\")\","),
         "formula neutralised and quoted: {csv}"
     );
