@@ -128,6 +128,7 @@ pub struct ExportQuery {
     /// Last day (inclusive, UTC).
     pub to: Option<NaiveDate>,
     /// `ndjson` (default) or `csv`.
+    #[param(inline)]
     pub format: Option<ExportFormat>,
 }
 
