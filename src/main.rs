@@ -195,7 +195,8 @@ async fn main() -> anyhow::Result<()> {
 
 async fn run_command(command: Command, settings: &Settings, url: &str) -> anyhow::Result<()> {
     db::run_migrations(url).await?;
-    gezinsregie::audit::chain::install(&settings.resolve_keys()?)?;
+    let keys = settings.resolve_keys()?;
+    gezinsregie::audit::chain::install(&keys)?;
     match command {
         Command::Migrate => {
             println!("database is migrated");
@@ -206,7 +207,6 @@ async fn run_command(command: Command, settings: &Settings, url: &str) -> anyhow
             seed,
             audit_events,
         } => {
-            let keys = settings.resolve_keys()?;
             let mut conn = db::connect(url).await?;
             if demo::load_if_absent(&mut conn, &keys).await? {
                 demo::print_logins();
@@ -282,7 +282,6 @@ async fn run_command(command: Command, settings: &Settings, url: &str) -> anyhow
             scopes,
             callback_url,
         } => {
-            let keys = settings.resolve_keys()?;
             let mut conn = db::connect(url).await?;
             let spec = gezinsregie::admin::clients::NewClient {
                 name: name.clone(),

@@ -215,28 +215,51 @@ pub struct MacInput<'a> {
     pub detail: &'a Value,
 }
 
-/// An event as stored.
-#[derive(Debug, Clone, Queryable, Selectable)]
+/// One audit event (NEN 7513), as stored and as listed.
+#[derive(Debug, Clone, Queryable, Selectable, Serialize, utoipa::ToSchema)]
 #[diesel(table_name = audit_events, check_for_backend(diesel::pg::Pg))]
+#[serde(rename_all = "camelCase")]
+#[schema(as = AuditEventView)]
 pub struct StoredEvent {
+    /// Place in the trail.
     pub seq: i64,
     pub occurred_at: DateTime<Utc>,
+    /// `user`, `client`, `system` or `anonymous`.
     pub actor_type: String,
     pub actor_id: Option<Uuid>,
     pub actor_role: Option<String>,
+    /// The organisation the actor acted for, when not itself.
     pub on_behalf_of: Option<String>,
+    /// Purpose of the processing.
     pub purpose: String,
     pub municipality_code: Option<String>,
+    /// `read`, `search`, `create`, `update`, `handover`, `close`, `export`,
+    /// `login`, `login_failed`, `access_denied`, ...
     pub action: String,
     pub resource_type: String,
     pub resource_id: Option<String>,
+    /// The family whose data was involved.
     pub family_id: Option<Uuid>,
+    /// `success`, `denied` or `error`.
     pub outcome: String,
+    /// Access by breaking the glass (`X-Access-Reason`).
     pub emergency_access: bool,
     pub request_id: Option<String>,
     pub ip: Option<String>,
+    /// Action-specific detail (ids, codes, field names; never case content).
+    #[schema(value_type = Object)]
     pub detail: Value,
+    /// HMAC of the content (hex), for tamper evidence; see `/audit/verify`.
+    #[serde(serialize_with = "hex_opt")]
+    #[schema(value_type = Option<String>)]
     pub row_mac: Option<Vec<u8>>,
+}
+
+fn hex_opt<S: serde::Serializer>(bytes: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
+    match bytes {
+        Some(b) => s.serialize_str(&hex(b)),
+        None => s.serialize_none(),
+    }
 }
 
 impl StoredEvent {

@@ -314,7 +314,7 @@ fn strip_nul(value: &mut Value) {
 /// Writes synthetic events at the given (past) times in one statement: the
 /// data sets of the export benchmark (`gezinsregie demo --audit-events`).
 /// Nothing on a request path calls it; requests record at the present.
-pub async fn record_synthetic(
+async fn record_synthetic(
     conn: &mut AsyncPgConnection,
     events: Vec<(AuditEvent, DateTime<Utc>)>,
 ) -> QueryResult<usize> {

@@ -8,12 +8,12 @@ use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, Utc};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
-use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
-use utoipa::{IntoParams, ToSchema};
+use serde::Deserialize;
+use serde_json::json;
+use utoipa::IntoParams;
 use uuid::Uuid;
 
-use super::chain::{self, hex, StoredEvent, Verification};
+use super::chain::{self, StoredEvent, Verification};
 use super::export::{self, ExportFormat, ExportSpec};
 use super::AuditEvent;
 use crate::auth::{enforce, policy, Principal};
@@ -24,70 +24,9 @@ use crate::http::extract::ApiQuery;
 use crate::http::pagination::{finish, PageRequest};
 use crate::state::AppState;
 
-/// One audit event (NEN 7513).
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct AuditEventView {
-    /// Place in the trail.
-    pub seq: i64,
-    pub occurred_at: DateTime<Utc>,
-    /// `user`, `client`, `system` or `anonymous`.
-    pub actor_type: String,
-    pub actor_id: Option<Uuid>,
-    pub actor_role: Option<String>,
-    /// The organisation the actor acted for, when not itself.
-    pub on_behalf_of: Option<String>,
-    /// Purpose of the processing.
-    pub purpose: String,
-    pub municipality_code: Option<String>,
-    /// `read`, `search`, `create`, `update`, `handover`, `close`, `export`,
-    /// `login`, `login_failed`, `access_denied`, ...
-    pub action: String,
-    pub resource_type: String,
-    pub resource_id: Option<String>,
-    /// The family whose data was involved.
-    pub family_id: Option<Uuid>,
-    /// `success`, `denied` or `error`.
-    pub outcome: String,
-    /// Access by breaking the glass (`X-Access-Reason`).
-    pub emergency_access: bool,
-    pub request_id: Option<String>,
-    pub ip: Option<String>,
-    /// Action-specific detail (ids, codes, field names; never case content).
-    #[schema(value_type = Object)]
-    pub detail: Value,
-    /// HMAC of the content (hex), for tamper evidence; see `/audit/verify`.
-    pub row_mac: Option<String>,
-}
-
-impl From<StoredEvent> for AuditEventView {
-    fn from(e: StoredEvent) -> Self {
-        Self {
-            seq: e.seq,
-            occurred_at: e.occurred_at,
-            actor_type: e.actor_type,
-            actor_id: e.actor_id,
-            actor_role: e.actor_role,
-            on_behalf_of: e.on_behalf_of,
-            purpose: e.purpose,
-            municipality_code: e.municipality_code,
-            action: e.action,
-            resource_type: e.resource_type,
-            resource_id: e.resource_id,
-            family_id: e.family_id,
-            outcome: e.outcome,
-            emergency_access: e.emergency_access,
-            request_id: e.request_id,
-            ip: e.ip,
-            detail: e.detail,
-            row_mac: e.row_mac.as_deref().map(hex),
-        }
-    }
-}
-
 crate::page_type!(
     AuditEventPage,
-    AuditEventView,
+    StoredEvent,
     "A page of audit events, newest first."
 );
 
@@ -283,7 +222,7 @@ pub async fn list_events(
     }
     event.record(&mut conn).await?;
     Ok(HttpResponse::Ok().json(AuditEventPage {
-        items: rows.into_iter().map(AuditEventView::from).collect(),
+        items: rows,
         next_cursor,
     }))
 }
