@@ -123,7 +123,7 @@ stop_server
 
 echo
 echo "== plan view, concurrency $CONCURRENCY, $DURATION s after $WARMUP s warm-up, $ROUNDS rounds"
-echo "| build | workload | plans read | concurrency | seconds | requests | req/s | errors | p50 ms | p95 ms | p99 ms | max ms |"
+echo "| build | workload | concurrency | seconds | requests | req/s | errors | p50 ms | p95 ms | p99 ms | max ms | server peak RSS MiB |"
 echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
 sql() { "$(pg_bin)/psql" -X -qtA "$PG_URL" -c "$1"; }
 # The three builds take turns, BENCH_ROUNDS times, each on a fresh server:
@@ -153,7 +153,7 @@ for round in $(seq 1 "$ROUNDS"); do
     done
 done
 median_rate() {
-    awk -F'|' '{ gsub(/ /, "", $8); print $8 }' "$LOG_DIR/plan-$1.txt" | sort -n |
+    awk -F'|' '{ gsub(/ /, "", $7); print $7 }' "$LOG_DIR/plan-$1.txt" | sort -n |
         awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 awk -v a="$(median_rate audited)" -v c="$(median_rate unchained)" -v u="$(median_rate unaudited)" 'BEGIN {

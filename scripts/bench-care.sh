@@ -60,11 +60,11 @@ measure() {
 }
 
 p95_of() { # p95 of WORKLOAD in rows $2
-    awk -F'|' -v w="$1" '{ gsub(/ /, "", $3) } $3 == w { gsub(/ /, "", $11); print $11 }' <<<"$2"
+    awk -F'|' -v w="$1" '{ gsub(/ /, "", $3) } $3 == w { gsub(/ /, "", $10); print $10 }' <<<"$2"
 }
 
 declare -A GEN_SECONDS RESULTS
-HEADER='| data set | workload | plans read | concurrency | seconds | requests | req/s | errors | p50 ms | p95 ms | p99 ms | max ms |
+HEADER='| data set | workload | concurrency | seconds | requests | req/s | errors | p50 ms | p95 ms | p99 ms | max ms | server peak RSS MiB |
 |---|---|---|---|---|---|---|---|---|---|---|---|'
 
 echo "== machine"

@@ -1,7 +1,8 @@
-//! Load generator for the care benchmark (`scripts/bench-care.sh`): logs in,
-//! collects plan ids from the family list, then runs one named workload with
-//! C concurrent workers for D seconds and prints one markdown table row
-//! (requests, throughput, errors, latency percentiles).
+//! Load generator of the benchmark driver (`scripts/bench.sh`): logs in,
+//! gathers what the workload needs through the API, then runs one named
+//! workload with C concurrent workers for D seconds and prints one markdown
+//! table row: requests, throughput, errors, latency percentiles and, with
+//! `--server-pid`, the server's peak resident memory during the run.
 //!
 //! It runs on the same machine as the server and PostgreSQL, so it is kept
 //! cheap: one runtime thread by default, a shared keep-alive connection
@@ -11,36 +12,55 @@
 //! cargo run --release --example loadgen -- --base-url http://127.0.0.1:8080 \
 //!     --workload plan-view --concurrency 8 --duration 30 --label 100k
 //! ```
+//!
+//! `--once` sends a single request of the workload after the set-up, between
+//! the shell commands `--before` and `--after`: the driver uses it to log
+//! exactly the statements one request issues.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+mod fixture;
+mod workload;
+
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use clap::{Parser, ValueEnum};
-use serde_json::Value;
-use tokio::sync::RwLock;
+
+use fixture::{Fixture, Session};
+use workload::{Auth, Request};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Workload {
+pub enum Workload {
+    /// `GET /v1/plans/{id}` over the plans of the first pages, round robin
+    /// (the full plan view, audited).
+    PlanView,
     /// `GET /v1/families?signal=many_providers&limit=50`, the first page.
     FamilySignal,
-    /// `GET /v1/plans/{id}` over the collected plan ids, round robin.
-    PlanView,
+    /// `POST /v1/plans/{id}/involvements`: a requested involvement of a
+    /// fresh provider, a new (plan, provider, care form) each time.
+    CreateInvolvement,
+    /// `PUT /v1/plans/{id}/director`: the plan moves to the next eligible
+    /// director.
+    DirectorHandover,
+    /// `POST /v1/referrals` by the GP system: an unknown child, so a new
+    /// family with an intake plan.
+    ReferralIntake,
+    /// All of the above in a fixed proportion (see `workload::MIX`).
+    Mix,
 }
 
 impl Workload {
-    fn name(self) -> &'static str {
-        match self {
-            Workload::FamilySignal => "family-signal",
-            Workload::PlanView => "plan-view",
-        }
+    fn name(self) -> String {
+        self.to_possible_value()
+            .map(|v| v.get_name().to_owned())
+            .unwrap_or_default()
     }
 }
 
 #[derive(Parser, Debug)]
-#[command(about = "Load generator for the Gezinsregie care benchmark")]
-struct Args {
+#[command(about = "Load generator for the Gezinsregie benchmark")]
+pub struct Args {
     /// Server address, without /v1.
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     base_url: String,
@@ -57,11 +77,20 @@ struct Args {
     warmup: u64,
     #[arg(long, default_value = "teamlead.leiden")]
     username: String,
+    /// Creates the run's providers.
+    #[arg(long, default_value = "admin")]
+    admin_username: String,
     #[arg(long, default_value = "gezinsregie-demo", env = "LOADGEN_PASSWORD")]
     password: String,
-    /// Pages of `GET /v1/families?limit=200` to collect plan ids from.
+    /// Pages of `GET /v1/families?limit=200` whose plans are read.
     #[arg(long, default_value_t = 10)]
     plan_pages: usize,
+    /// Further pages whose active plans the write workloads change.
+    #[arg(long, default_value_t = 50)]
+    write_pages: usize,
+    /// Providers created for the involvement workload.
+    #[arg(long, default_value_t = 10)]
+    providers: usize,
     /// Text for the first column (the data set, say `100k`).
     #[arg(long, default_value = "")]
     label: String,
@@ -71,11 +100,19 @@ struct Args {
     /// Runtime threads of the load generator itself.
     #[arg(long, default_value_t = 1)]
     threads: usize,
-}
-
-/// The access token, renewed by a background task before it expires.
-struct Session {
-    access: RwLock<String>,
+    /// The server's process id: its peak RSS is reset before the measured
+    /// seconds and read after them (Linux `/proc`).
+    #[arg(long)]
+    server_pid: Option<u32>,
+    /// Send one request after the set-up instead of a timed run.
+    #[arg(long)]
+    once: bool,
+    /// With `--once`: shell command run just before the request.
+    #[arg(long)]
+    before: Option<String>,
+    /// With `--once`: shell command run just after the answer.
+    #[arg(long)]
+    after: Option<String>,
 }
 
 #[derive(Default)]
@@ -83,6 +120,14 @@ struct WorkerResult {
     latencies_us: Vec<u64>,
     errors: u64,
     first_error: Option<String>,
+}
+
+struct Ctx {
+    client: reqwest::Client,
+    api: String,
+    session: Arc<Session>,
+    fixture: Fixture,
+    workload: Workload,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -107,45 +152,51 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .build()?;
     let api = format!("{}/v1", args.base_url.trim_end_matches('/'));
     let (access, refresh, expires_in) =
-        login(&client, &api, &args.username, &args.password).await?;
+        fixture::login(&client, &api, &args.username, &args.password).await?;
+    let fixture = fixture::prepare(&args, &client, &api, &access).await?;
     let session = Arc::new(Session {
-        access: RwLock::new(access),
+        access: tokio::sync::RwLock::new(access),
     });
-    let refresher = tokio::spawn(keep_fresh(
+    let refresher = tokio::spawn(fixture::keep_fresh(
         client.clone(),
         api.clone(),
         session.clone(),
         refresh,
         expires_in,
     ));
+    let ctx = Arc::new(Ctx {
+        client,
+        api,
+        session,
+        fixture,
+        workload: args.workload,
+    });
 
-    let plan_ids = match args.workload {
-        Workload::PlanView => {
-            let ids = collect_plan_ids(&client, &api, &session, args.plan_pages).await?;
-            if ids.is_empty() {
-                bail!("no plans found to read: generate data first");
-            }
-            ids
-        }
-        Workload::FamilySignal => Vec::new(),
-    };
-    let plan_ids = Arc::new(plan_ids);
+    if args.once {
+        return once(&args, &ctx).await;
+    }
     // Until the server knows `signal=`, it ignores it and serves the plain
     // list: say so in the row rather than report the wrong query's numbers.
-    let mut workload_name = args.workload.name().to_owned();
-    if args.workload == Workload::FamilySignal
-        && !signal_filter_works(&client, &api, &session).await?
-    {
+    let mut workload_name = args.workload.name();
+    if args.workload == Workload::FamilySignal && !signal_filter_works(&ctx).await? {
         eprintln!("loadgen: the server ignores signal=; this run measures the unfiltered list");
         workload_name.push_str(" (filter ignored)");
     }
 
+    let counter = Arc::new(AtomicU64::new(0));
     if args.warmup > 0 {
-        drive(&args, &client, &api, &session, &plan_ids, args.warmup).await;
+        drive(&ctx, &counter, args.concurrency, args.warmup).await;
+    }
+    if let Some(pid) = args.server_pid {
+        // "5" resets the peak (VmHWM) to the current RSS (proc(5)).
+        if let Err(e) = std::fs::write(format!("/proc/{pid}/clear_refs"), "5") {
+            eprintln!("loadgen: cannot reset the server's peak RSS: {e}");
+        }
     }
     let started = Instant::now();
-    let results = drive(&args, &client, &api, &session, &plan_ids, args.duration).await;
+    let results = drive(&ctx, &counter, args.concurrency, args.duration).await;
     let elapsed = started.elapsed().as_secs_f64();
+    let peak_rss = args.server_pid.and_then(peak_rss_mib);
     refresher.abort();
 
     let mut latencies: Vec<u64> = Vec::new();
@@ -162,18 +213,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let requests = latencies.len() as u64;
     let ms = |q: f64| percentile(&latencies, q) as f64 / 1000.0;
     if args.header {
-        println!("| data set | workload | plans read | concurrency | seconds | requests | req/s | errors | p50 ms | p95 ms | p99 ms | max ms |");
+        println!("| data set | workload | concurrency | seconds | requests | req/s | errors | p50 ms | p95 ms | p99 ms | max ms | server peak RSS MiB |");
         println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
     }
     println!(
-        "| {} | {} | {} | {} | {} | {} | {:.0} | {} | {:.1} | {:.1} | {:.1} | {:.1} |",
+        "| {} | {} | {} | {} | {} | {:.0} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {} |",
         args.label,
         workload_name,
-        if plan_ids.is_empty() {
-            "-".to_owned()
-        } else {
-            plan_ids.len().to_string()
-        },
         args.concurrency,
         args.duration,
         requests,
@@ -183,11 +229,71 @@ async fn run(args: Args) -> anyhow::Result<()> {
         ms(0.95),
         ms(0.99),
         ms(1.0),
+        peak_rss.map_or("-".to_owned(), |m| format!("{m:.1}")),
     );
     if let Some(e) = first_error {
-        eprintln!("loadgen: {errors} of {requests} requests failed; first: {e}");
+        eprintln!(
+            "loadgen: {errors} of {} requests failed; first: {e}",
+            requests + errors
+        );
     }
     Ok(())
+}
+
+/// One request between two shell commands (the driver's statement capture).
+async fn once(args: &Args, ctx: &Ctx) -> anyhow::Result<()> {
+    let shell = |cmd: &Option<String>| -> anyhow::Result<()> {
+        if let Some(cmd) = cmd {
+            let status = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(cmd)
+                .status()
+                .context("running a --before/--after command")?;
+            if !status.success() {
+                bail!("`{cmd}` failed: {status}");
+            }
+        }
+        Ok(())
+    };
+    let request = workload::request(ctx.workload, 0, &ctx.api, &ctx.fixture);
+    let mut roles: serde_json::Map<String, serde_json::Value> = request
+        .roles
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), v.clone()))
+        .collect();
+    // The plan's family, which the server looks up by itself.
+    if let Some(plan) = roles.get("plan_id").and_then(|p| p.as_str()) {
+        let token = ctx.session.access.read().await.clone();
+        let url = format!("{}/plans/{plan}", ctx.api);
+        let view: serde_json::Value = ctx
+            .client
+            .get(&url)
+            .bearer_auth(token)
+            .send()
+            .await?
+            .json()
+            .await?;
+        roles.insert("family_id".into(), view["familyId"].clone());
+    }
+    shell(&args.before)?;
+    let outcome = send(ctx, &request).await;
+    shell(&args.after)?;
+    match outcome {
+        Ok(None) => {
+            println!("{}", serde_json::Value::Object(roles));
+            Ok(())
+        }
+        Ok(Some(problem)) => bail!("the request failed: {problem}"),
+        Err(e) => bail!("the request failed: {e}"),
+    }
+}
+
+/// Peak resident memory of a process in MiB (`VmHWM` of `/proc/PID/status`).
+fn peak_rss_mib(pid: u32) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
 }
 
 /// Nearest-rank percentile of sorted values (0 when there are none).
@@ -199,49 +305,58 @@ fn percentile(sorted: &[u64], q: f64) -> u64 {
     sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
-/// Runs the workload for `seconds` with the configured concurrency.
+/// Sends one request; `Ok(None)` on success, `Ok(Some(problem))` on an
+/// error status.
+async fn send(ctx: &Ctx, request: &Request) -> Result<Option<String>, reqwest::Error> {
+    let token = match request.auth {
+        Auth::User => ctx.session.access.read().await.clone(),
+        Auth::Client => ctx.fixture.client_token.clone(),
+    };
+    let mut builder = ctx
+        .client
+        .request(request.method.clone(), &request.url)
+        .bearer_auth(token);
+    if let Some(body) = &request.body {
+        builder = builder.json(body);
+    }
+    if let Some(key) = &request.idempotency_key {
+        builder = builder.header("Idempotency-Key", key);
+    }
+    let response = builder.send().await?;
+    if response.status().is_success() {
+        response.bytes().await?;
+        workload::accepted(request, &ctx.fixture);
+        return Ok(None);
+    }
+    let status = response.status();
+    let body = response.text().await.unwrap_or_default();
+    Ok(Some(format!(
+        "{status} {} {}: {body}",
+        request.method, request.url
+    )))
+}
+
+/// Runs the workload for `seconds` with `concurrency` workers; request
+/// numbers continue from `counter`, so the measured phase never repeats
+/// what the warm-up created.
 async fn drive(
-    args: &Args,
-    client: &reqwest::Client,
-    api: &str,
-    session: &Arc<Session>,
-    plan_ids: &Arc<Vec<String>>,
+    ctx: &Arc<Ctx>,
+    counter: &Arc<AtomicU64>,
+    concurrency: usize,
     seconds: u64,
 ) -> Vec<WorkerResult> {
     let deadline = Instant::now() + Duration::from_secs(seconds);
-    let next = Arc::new(AtomicUsize::new(0));
     let mut workers = Vec::new();
-    for _ in 0..args.concurrency.max(1) {
-        let client = client.clone();
-        let session = session.clone();
-        let plan_ids = plan_ids.clone();
-        let next = next.clone();
-        let workload = args.workload;
-        let api = api.to_owned();
+    for _ in 0..concurrency.max(1) {
+        let ctx = ctx.clone();
+        let counter = counter.clone();
         workers.push(tokio::spawn(async move {
             let mut result = WorkerResult::default();
             while Instant::now() < deadline {
-                let url = match workload {
-                    Workload::FamilySignal => {
-                        format!("{api}/families?signal=many_providers&limit=50")
-                    }
-                    Workload::PlanView => {
-                        let i = next.fetch_add(1, Ordering::Relaxed) % plan_ids.len();
-                        format!("{api}/plans/{}", plan_ids[i])
-                    }
-                };
-                let token = session.access.read().await.clone();
+                let n = counter.fetch_add(1, Ordering::Relaxed);
+                let request = workload::request(ctx.workload, n, &ctx.api, &ctx.fixture);
                 let sent = Instant::now();
-                let response = client.get(&url).bearer_auth(token).send().await;
-                let outcome = match response {
-                    Ok(r) if r.status().is_success() => r.bytes().await.map(|_| None),
-                    Ok(r) => {
-                        let status = r.status();
-                        let body = r.text().await.unwrap_or_default();
-                        Ok(Some(format!("{status} {url}: {body}")))
-                    }
-                    Err(e) => Err(e),
-                };
+                let outcome = send(&ctx, &request).await;
                 let took = sent.elapsed().as_micros() as u64;
                 match outcome {
                     Ok(None) => result.latencies_us.push(took),
@@ -251,7 +366,9 @@ async fn drive(
                     }
                     Err(e) => {
                         result.errors += 1;
-                        result.first_error.get_or_insert(format!("{url}: {e}"));
+                        result
+                            .first_error
+                            .get_or_insert(format!("{}: {e}", request.url));
                     }
                 }
             }
@@ -267,127 +384,16 @@ async fn drive(
     results
 }
 
-async fn login(
-    client: &reqwest::Client,
-    api: &str,
-    username: &str,
-    password: &str,
-) -> anyhow::Result<(String, String, u64)> {
-    let response = client
-        .post(format!("{api}/auth/login"))
-        .json(&serde_json::json!({"username": username, "password": password}))
-        .send()
-        .await
-        .context("logging in")?;
-    if !response.status().is_success() {
-        bail!(
-            "login as {username} failed: {} {}",
-            response.status(),
-            response.text().await.unwrap_or_default()
-        );
-    }
-    token_pair(response.json().await?)
-}
-
-fn token_pair(body: Value) -> anyhow::Result<(String, String, u64)> {
-    let text = |key: &str| {
-        body[key]
-            .as_str()
-            .map(str::to_owned)
-            .with_context(|| format!("no {key} in the token response"))
-    };
-    Ok((
-        text("accessToken")?,
-        text("refreshToken")?,
-        body["expiresIn"].as_u64().unwrap_or(900),
-    ))
-}
-
-/// Refreshes the access token a minute before it runs out (access tokens
-/// live 15 minutes; a long run outlasts them).
-async fn keep_fresh(
-    client: reqwest::Client,
-    api: String,
-    session: Arc<Session>,
-    mut refresh: String,
-    mut expires_in: u64,
-) {
-    loop {
-        tokio::time::sleep(Duration::from_secs(expires_in.saturating_sub(60).max(5))).await;
-        let response = client
-            .post(format!("{api}/auth/refresh"))
-            .json(&serde_json::json!({"refreshToken": refresh}))
-            .send()
-            .await;
-        let pair = match response {
-            Ok(r) if r.status().is_success() => match r.json().await {
-                Ok(body) => token_pair(body),
-                Err(e) => Err(e.into()),
-            },
-            Ok(r) => Err(anyhow::anyhow!("refresh answered {}", r.status())),
-            Err(e) => Err(e.into()),
-        };
-        match pair {
-            Ok((access, next, expires)) => {
-                *session.access.write().await = access;
-                refresh = next;
-                expires_in = expires;
-            }
-            Err(e) => {
-                eprintln!("loadgen: refreshing the token failed: {e}");
-                return;
-            }
-        }
-    }
-}
-
-/// Plan ids of the current plans on the first `pages` pages of the family list.
-async fn collect_plan_ids(
-    client: &reqwest::Client,
-    api: &str,
-    session: &Session,
-    pages: usize,
-) -> anyhow::Result<Vec<String>> {
-    let mut ids = Vec::new();
-    let mut cursor: Option<String> = None;
-    for _ in 0..pages {
-        let mut url = format!("{api}/families?limit=200");
-        if let Some(c) = &cursor {
-            url.push_str(&format!("&cursor={c}"));
-        }
-        let token = session.access.read().await.clone();
-        let response = client.get(&url).bearer_auth(token).send().await?;
-        if !response.status().is_success() {
-            bail!("{url} answered {}", response.status());
-        }
-        let page: Value = response.json().await?;
-        for family in page["items"].as_array().into_iter().flatten() {
-            if let Some(id) = family["currentPlan"]["planId"].as_str() {
-                ids.push(id.to_owned());
-            }
-        }
-        match page["nextCursor"].as_str() {
-            Some(c) => cursor = Some(c.to_owned()),
-            None => break,
-        }
-    }
-    Ok(ids)
-}
-
 /// Whether the first page of the signal workload holds only families whose
 /// current plan carries `many_providers` (and holds some).
-async fn signal_filter_works(
-    client: &reqwest::Client,
-    api: &str,
-    session: &Session,
-) -> anyhow::Result<bool> {
-    let token = session.access.read().await.clone();
-    let url = format!("{api}/families?signal=many_providers&limit=50");
-    let response = client.get(&url).bearer_auth(token).send().await?;
+async fn signal_filter_works(ctx: &Ctx) -> anyhow::Result<bool> {
+    let token = ctx.session.access.read().await.clone();
+    let url = format!("{}/families?signal=many_providers&limit=50", ctx.api);
+    let response = ctx.client.get(&url).bearer_auth(token).send().await?;
     if !response.status().is_success() {
         bail!("{url} answered {}", response.status());
     }
-    let page: Value = response.json().await?;
+    let page: serde_json::Value = response.json().await?;
     let items = page["items"].as_array().cloned().unwrap_or_default();
     Ok(!items.is_empty()
         && items.iter().all(|family| {
