@@ -21,6 +21,7 @@ mod emergency;
 mod families;
 mod generator;
 mod helpers;
+mod invariant_checks;
 mod invariants;
 mod notifications;
 mod openapi;
