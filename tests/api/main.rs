@@ -19,6 +19,7 @@ mod cluster;
 mod directors;
 mod emergency;
 mod families;
+mod faults;
 mod generator;
 mod helpers;
 mod invariant_checks;
