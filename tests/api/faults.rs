@@ -586,6 +586,13 @@ async fn postgres_restarted_under_load_gives_503s_and_the_server_recovers_by_its
         successes_in(&seen, 6) >= 10,
         "the load succeeds again after both outages"
     );
+    // Once the server has recovered, nothing fails any more: the pool kept
+    // no connection that died with PostgreSQL.
+    let failed_after: Vec<&Seen> = seen
+        .iter()
+        .filter(|s| s.sent == 6 && !matches!(s.status, Some(200 | 201)))
+        .collect();
+    assert!(failed_after.is_empty(), "{failed_after:?}");
     // Every family the load saw created is there.
     let created: Vec<String> = seen
         .iter()
