@@ -226,7 +226,22 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        if self.status.is_server_error() {
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            // An outage (PostgreSQL restarting, the pool exhausted) is an
+            // operating condition, not a bug: one line per request, with
+            // the cause chain but without a backtrace, so an outage does
+            // not bury the log under errors.
+            match &self.source {
+                Some(source) => {
+                    tracing::warn!(
+                        code = self.code,
+                        error = format!("{source:#}"),
+                        "request failed"
+                    )
+                }
+                None => tracing::warn!(code = self.code, "request failed"),
+            }
+        } else if self.status.is_server_error() {
             match &self.source {
                 Some(source) => {
                     tracing::error!(code = self.code, error = ?source, "request failed")
@@ -251,6 +266,12 @@ impl ResponseError for ApiError {
 /// ones created in `migrations/`; a test exercises each mapping.
 impl From<DieselError> for ApiError {
     fn from(err: DieselError) -> Self {
+        if database_unavailable(&err) {
+            let mut e =
+                ApiError::service_unavailable("The database is unavailable; retry shortly.");
+            e.source = Some(err.into());
+            return e;
+        }
         match &err {
             DieselError::NotFound => ApiError::not_found("Resource"),
             DieselError::DatabaseError(kind, info) => {
@@ -320,17 +341,49 @@ impl From<DieselError> for ApiError {
                             "A value is outside what the record allows.",
                         )
                     }
-                    (DatabaseErrorKind::ClosedConnection, _) => {
-                        let mut e = ApiError::service_unavailable("The database is unavailable.");
-                        e.source = Some(err.into());
-                        e
-                    }
                     _ => ApiError::internal(err),
                 }
             }
             _ => ApiError::internal(err),
         }
     }
+}
+
+/// Whether a database error means the connection or the server went away
+/// (PostgreSQL stopped, restarted or crashed, the socket broke) rather than
+/// that the request was wrong: a retry may well succeed, so the answer is
+/// 503 `service_unavailable`, never a 500. The pool drops such connections
+/// at their next checkout and opens fresh ones once PostgreSQL is back.
+pub fn database_unavailable(err: &DieselError) -> bool {
+    match err {
+        // diesel-async reports a broken socket or a dead connection task as
+        // "unable to send command".
+        DieselError::DatabaseError(
+            DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+            _,
+        ) => true,
+        DieselError::DatabaseError(_, info) => server_going_away(info.message()),
+        // COMMIT failed and so did the ROLLBACK after it: the connection is gone.
+        DieselError::RollbackErrorOnCommit {
+            rollback_error,
+            commit_error,
+        } => database_unavailable(commit_error) || database_unavailable(rollback_error),
+        // A transaction manager left broken by a lost connection.
+        DieselError::BrokenTransactionManager => true,
+        _ => false,
+    }
+}
+
+/// PostgreSQL's words for SQLSTATE class 57P (admin shutdown, crash
+/// shutdown, cannot connect now) and for a terminated session. diesel does
+/// not pass the SQLSTATE on, so the message is what is left to go by; a
+/// server configured with translated `lc_messages` answers the one request
+/// caught mid-statement by a shutdown with a 500, and the next ones, which
+/// find the connection closed, with a 503 as here.
+fn server_going_away(message: &str) -> bool {
+    ["terminating connection ", "the database system is "]
+        .iter()
+        .any(|prefix| message.starts_with(prefix))
 }
 
 /// 409 for closing a plan while care is still requested or running.
@@ -444,3 +497,78 @@ all_some_tuple!(A, B, C, D, E);
 all_some_tuple!(A, B, C, D, E, F);
 all_some_tuple!(A, B, C, D, E, F, G);
 all_some_tuple!(A, B, C, D, E, F, G, H);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn db_error(kind: DatabaseErrorKind, message: &str) -> DieselError {
+        DieselError::DatabaseError(kind, Box::new(message.to_owned()))
+    }
+
+    #[test]
+    fn a_lost_or_shut_down_database_is_a_503_not_a_500() {
+        let lost = [
+            db_error(DatabaseErrorKind::UnableToSendCommand, "connection closed"),
+            db_error(
+                DatabaseErrorKind::ClosedConnection,
+                "server closed the connection",
+            ),
+            db_error(
+                DatabaseErrorKind::Unknown,
+                "terminating connection due to administrator command",
+            ),
+            db_error(
+                DatabaseErrorKind::Unknown,
+                "terminating connection because of crash of another server process",
+            ),
+            db_error(
+                DatabaseErrorKind::Unknown,
+                "the database system is shutting down",
+            ),
+            db_error(
+                DatabaseErrorKind::Unknown,
+                "the database system is starting up",
+            ),
+            DieselError::RollbackErrorOnCommit {
+                rollback_error: Box::new(db_error(
+                    DatabaseErrorKind::UnableToSendCommand,
+                    "connection closed",
+                )),
+                commit_error: Box::new(db_error(
+                    DatabaseErrorKind::Unknown,
+                    "terminating connection due to administrator command",
+                )),
+            },
+            DieselError::BrokenTransactionManager,
+        ];
+        for err in lost {
+            let text = err.to_string();
+            let api = ApiError::from(err);
+            assert_eq!(api.status, StatusCode::SERVICE_UNAVAILABLE, "{text}");
+            assert_eq!(api.code, "service_unavailable", "{text}");
+            assert_eq!(api.retry_after, Some(1), "{text}");
+        }
+    }
+
+    #[test]
+    fn other_database_errors_keep_their_meaning() {
+        let unknown = ApiError::from(db_error(DatabaseErrorKind::Unknown, "division by zero"));
+        assert_eq!(unknown.status, StatusCode::INTERNAL_SERVER_ERROR);
+        let serialization = ApiError::from(db_error(
+            DatabaseErrorKind::SerializationFailure,
+            "could not serialize access",
+        ));
+        assert_eq!(serialization.code, "concurrent_update");
+        assert_eq!(ApiError::from(DieselError::NotFound).code, "not_found");
+    }
+
+    #[test]
+    fn no_free_connection_in_time_is_a_503() {
+        let err: diesel_async::pooled_connection::deadpool::PoolError =
+            deadpool::managed::PoolError::Timeout(deadpool::managed::TimeoutType::Wait);
+        let api = ApiError::from(err);
+        assert_eq!(api.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(api.code, "service_unavailable");
+    }
+}

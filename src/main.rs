@@ -89,6 +89,11 @@ enum Command {
         #[command(subcommand)]
         action: RetentionCommand,
     },
+    /// Check the invariants of the stored data (one plan per family, one
+    /// director per active plan, derived care state, audit chain, ...) in
+    /// one snapshot; prints every check with its count and exits 1 when any
+    /// violation is found. Changes nothing, not even pending migrations.
+    CheckInvariants,
     /// Print the OpenAPI document.
     Openapi,
 }
@@ -194,6 +199,9 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn run_command(command: Command, settings: &Settings, url: &str) -> anyhow::Result<()> {
+    if let Command::CheckInvariants = command {
+        return check_invariants(settings, url).await;
+    }
     db::run_migrations(url).await?;
     let keys = settings.resolve_keys()?;
     gezinsregie::audit::chain::install(&keys)?;
@@ -310,8 +318,26 @@ async fn run_command(command: Command, settings: &Settings, url: &str) -> anyhow
             println!("{summary}");
             Ok(())
         }
-        Command::Serve | Command::Openapi => bail!("not a one-off command"),
+        Command::Serve | Command::Openapi | Command::CheckInvariants => {
+            bail!("not a one-off command")
+        }
     }
+}
+
+/// Prints every invariant check with its count; fails when any found one.
+async fn check_invariants(settings: &Settings, url: &str) -> anyhow::Result<()> {
+    let mut conn = db::connect(url).await?;
+    let report = db::invariants::check(&mut conn, &settings.signals.thresholds)
+        .await
+        .context("running the invariant checks")?;
+    println!("{report}");
+    if !report.is_clean() {
+        bail!(
+            "the data breaks {} invariant check(s)",
+            report.failed().count()
+        );
+    }
+    Ok(())
 }
 
 async fn audit_command(command: AuditCommand, url: &str) -> anyhow::Result<()> {

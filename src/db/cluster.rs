@@ -31,6 +31,16 @@ impl Default for ClusterOptions {
     }
 }
 
+/// How to stop PostgreSQL (`pg_ctl -m`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopMode {
+    /// Sessions are ended and open transactions roll back; a clean shutdown.
+    Fast,
+    /// Every PostgreSQL process quits at once; the next start recovers from
+    /// the write-ahead log, as after a crash.
+    Immediate,
+}
+
 /// A running local cluster.
 #[derive(Debug)]
 pub struct LocalCluster {
@@ -281,17 +291,32 @@ impl LocalCluster {
 
     /// Stops the cluster (fast shutdown: open transactions roll back).
     pub async fn stop(&self) -> anyhow::Result<()> {
+        self.stop_with(StopMode::Fast).await
+    }
+
+    /// Stops the cluster and waits until it is down.
+    pub async fn stop_with(&self, mode: StopMode) -> anyhow::Result<()> {
+        let mode = match mode {
+            StopMode::Fast => "fast",
+            StopMode::Immediate => "immediate",
+        };
         let out = self
             .command("pg_ctl")
             .arg("-D")
             .arg(&self.data_dir)
-            .args(["-m", "fast", "-w", "stop"])
+            .args(["-m", mode, "-w", "stop"])
             .output()
             .await?;
         if !out.status.success() {
             bail!("pg_ctl stop: {}", String::from_utf8_lossy(&out.stderr));
         }
         Ok(())
+    }
+
+    /// Starts a stopped cluster again on the port it had, so clients that
+    /// hold its URL (a server in `DATABASE_URL` mode) find it again.
+    pub async fn start_again(&self, options: &ClusterOptions) -> anyhow::Result<()> {
+        self.pg_ctl_start(options).await
     }
 
     /// Stops the cluster and removes its files once `watched_pid` exits, even

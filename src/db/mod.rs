@@ -1,7 +1,9 @@
-//! Database access: the connection pool, embedded migrations, and the
-//! private local PostgreSQL cluster used when no database is configured.
+//! Database access: the connection pool, embedded migrations, the private
+//! local PostgreSQL cluster used when no database is configured, and the
+//! invariant checks over the stored data.
 
 pub mod cluster;
+pub mod invariants;
 pub mod schema;
 
 use std::time::Duration;

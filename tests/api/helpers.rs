@@ -427,7 +427,7 @@ impl TestApp {
         }
         ServerProcess {
             address,
-            _child: child,
+            child,
             data_dir,
         }
     }
@@ -436,8 +436,16 @@ impl TestApp {
 /// A server process; killed when dropped.
 pub struct ServerProcess {
     pub address: String,
-    _child: tokio::process::Child,
+    child: tokio::process::Child,
     data_dir: PathBuf,
+}
+
+impl ServerProcess {
+    /// Kills the process with SIGKILL, as a crash would (no draining, no
+    /// shutdown hooks), and waits until it is gone.
+    pub async fn kill(&mut self) {
+        self.child.kill().await.expect("killing the server process");
+    }
 }
 
 impl Drop for ServerProcess {
