@@ -42,6 +42,9 @@ stop_server() {
 }
 
 cleanup() {
+    # Not under errexit: a script that ends with a failure status would
+    # otherwise leave the trap at its first command and the cluster running.
+    set +e
     stop_server
     stop_cluster
 }

@@ -15,11 +15,12 @@
 #    a pgbench script with the same statements (kept in the log folder).
 # 3. Per workload: starts the server, runs loadgen at each concurrency of
 #    BENCH_CONCURRENCY for BENCH_DURATION s after BENCH_WARMUP s, with the
-#    server's peak RSS per run; stops the server; runs the pgbench script
-#    the same way (the mix as the weighted scripts of its parts).
-# 4. Prints both tables and the ratio server/PostgreSQL, runs
-#    `gezinsregie check-invariants` over what the runs wrote, and checks
-#    the targets of issue 6 (exit 1 when one is missed).
+#    server's peak RSS per run, and stops the server.
+# 4. Runs `gezinsregie check-invariants` over what the server runs wrote.
+# 5. With the server down, runs each pgbench script the same way (the mix
+#    as the weighted scripts of its parts).
+# 6. Prints both tables and the ratio server/PostgreSQL and checks the
+#    targets of issue 6 (exit 1 when one is missed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -173,16 +174,22 @@ for w in "${WORKLOADS[@]}"; do
     echo "== $w: server"
     echo "$HEADER"
     server_runs "$w"
+done
+
+# Checked before the pgbench runs: their audit events carry a copied MAC,
+# which the server's sealer (and this check) rightly treats as forged.
+echo
+echo "== invariants after the server runs"
+invariants_ok=1
+"$BIN" check-invariants >"$LOG_DIR/invariants.log" 2>&1 || invariants_ok=0
+grep -v '^ok ' "$LOG_DIR/invariants.log" || true
+echo "$(grep -c '^ok ' "$LOG_DIR/invariants.log") checks without a violation"
+
+for w in "${WORKLOADS[@]}"; do
     echo "== $w: pgbench, the same statements"
     echo "$PG_HEADER"
     pgbench_runs "$w"
 done
-
-echo
-echo "== invariants after the runs"
-invariants_ok=1
-"$BIN" check-invariants >"$LOG_DIR/invariants.log" 2>&1 || invariants_ok=0
-cat "$LOG_DIR/invariants.log"
 
 echo
 echo "== results: $FAMILIES families, $DURATION s per run after $WARMUP s warm-up"
