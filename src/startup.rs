@@ -14,7 +14,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::config::{Keys, Settings};
 use crate::db::DbPool;
-use crate::http::{extract, problemize, request_context};
+use crate::http::{extract, get_served_elsewhere, problemize, request_context};
 use crate::openapi::ApiDoc;
 use crate::state::AppState;
 
@@ -90,6 +90,9 @@ fn run(listener: TcpListener, state: Arc<AppState>, settings: &Settings) -> anyh
             .wrap(from_fn(request_context::middleware))
             .configure(crate::health::routes)
             .service(SwaggerUi::new("/docs/{_:.*}").url("/v1/openapi.json", openapi.clone()))
+            .service(get_served_elsewhere("/docs/{_:.*}"))
+            .service(get_served_elsewhere("/v1/openapi.json"))
+            .service(get_served_elsewhere("/metrics"))
             .service(web::redirect("/docs", "/docs/"))
             .service(web::scope("/v1").configure(api_routes))
     })

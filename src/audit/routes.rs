@@ -349,11 +349,13 @@ pub async fn verify(
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/audit/events", web::get().to(list_events))
-        .route("/audit/export", web::get().to(export_events))
-        .route("/audit/verify", web::get().to(verify))
-        .route(
-            "/audit/emergency-accesses",
-            web::get().to(super::emergency::list_emergency_accesses),
+    // Resources, not `cfg.route`: that puts the method guard on the path,
+    // so another method found no resource and got 404 instead of 405.
+    cfg.service(web::resource("/audit/events").route(web::get().to(list_events)))
+        .service(web::resource("/audit/export").route(web::get().to(export_events)))
+        .service(web::resource("/audit/verify").route(web::get().to(verify)))
+        .service(
+            web::resource("/audit/emergency-accesses")
+                .route(web::get().to(super::emergency::list_emergency_accesses)),
         );
 }

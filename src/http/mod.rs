@@ -66,6 +66,19 @@ pub fn problemize<B: actix_web::body::MessageBody + 'static>(
     ))
 }
 
+/// A resource at `path` for a GET that is answered before it: by the
+/// metrics middleware (`/metrics`) or by a GET-guarded service registered
+/// ahead of it (Swagger UI, the OpenAPI document). Every other method falls
+/// through to here and is refused with 405 and `Allow: GET`; without it
+/// those requests found no resource and were answered 404.
+pub fn get_served_elsewhere(path: &str) -> actix_web::Resource {
+    actix_web::web::resource(path).default_service(actix_web::web::to(|| async {
+        actix_web::HttpResponse::MethodNotAllowed()
+            .insert_header((header::ALLOW, "GET"))
+            .finish()
+    }))
+}
+
 /// The `ETag` value for a version.
 pub fn etag(version: i32) -> String {
     format!("\"{version}\"")

@@ -20,7 +20,8 @@ use crate::http::extract::ApiQuery;
 use crate::state::AppState;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/reports/summary", web::get().to(summary_report));
+    // A resource, not `cfg.route`, so other methods get 405, not 404.
+    cfg.service(web::resource("/reports/summary").route(web::get().to(summary_report)));
 }
 
 /// Which municipality and period. All three are required; they are

@@ -24,6 +24,7 @@ mod generator;
 mod helpers;
 mod invariant_checks;
 mod invariants;
+mod methods;
 mod notifications;
 mod openapi;
 mod operations;
