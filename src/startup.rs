@@ -75,6 +75,9 @@ fn cors(origins: &[String]) -> Cors {
 fn run(listener: TcpListener, state: Arc<AppState>, settings: &Settings) -> anyhow::Result<Server> {
     let metrics = PrometheusMetricsBuilder::new("gezinsregie")
         .endpoint("/metrics")
+        // Paths no resource matches share one label: otherwise every probed
+        // path (scanner, fuzzer, typo) is a new time series held forever.
+        .mask_unmatched_patterns("UNKNOWN")
         .build()
         .map_err(|e| anyhow::anyhow!("metrics: {e}"))?;
     let origins = settings.server.cors_origins.clone();

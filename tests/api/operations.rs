@@ -231,3 +231,43 @@ async fn the_command_line_creates_a_user_who_can_log_in() {
     );
     assert!(String::from_utf8_lossy(&refused.stderr).contains("teamId"));
 }
+
+#[actix_web::test]
+async fn metrics_label_unknown_paths_as_one_series_so_probing_cannot_grow_them() {
+    // Every path nobody routes (a scanner, a fuzzer, a typo) used to become
+    // its own time series, labelled with the raw path: memory and /metrics
+    // grew with every distinct probe, and the paths were there for anyone
+    // reading the metrics.
+    let app = spawn_app().await;
+    let probe = uuid::Uuid::new_v4().simple().to_string();
+    for i in 0..3 {
+        let res = app
+            .client
+            .get(format!("{}/v1/no-such-{probe}-{i}", app.address))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 404);
+    }
+    let family = app
+        .client
+        .get(app.api(&format!("/families/{}", uuid::Uuid::now_v7())))
+        .send()
+        .await
+        .unwrap();
+
+    let metrics = app
+        .client
+        .get(format!("{}/metrics", app.address))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+
+    assert_eq!(family.status(), 401);
+    assert!(!metrics.contains(&probe), "{metrics}");
+    assert!(metrics.contains(r#"endpoint="UNKNOWN",method="GET",status="404""#));
+    assert!(metrics.contains(r#"endpoint="/v1/families/{id}",method="GET",status="401""#));
+}
