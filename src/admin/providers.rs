@@ -186,7 +186,7 @@ pub async fn update_provider(
     enforce(&state, policy::admin(&principal), "provider", event.clone()).await?;
     let update = body.0;
     let mut v = Invalid::new();
-    let name = v.check("name", text::optional(update.name.as_deref(), 200));
+    let name = v.check("name", text::replacement(update.name.as_deref(), 200));
     let agb = v.check_opt("agbCode", update.agb_code.as_deref(), AgbCode::parse);
     let (name, agb) = v.finish((name, agb))?;
     let mut conn = state.db().await?;

@@ -49,6 +49,7 @@ pub struct NewUser {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct UserUpdate {
+    #[schema(min_length = 1, max_length = 200)]
     pub display_name: Option<String>,
     /// `false` disables the account and ends its sessions.
     pub active: Option<bool>,
@@ -442,7 +443,7 @@ pub async fn update_user(
     let mut v = Invalid::new();
     let display = v.check(
         "displayName",
-        text::optional(update.display_name.as_deref(), 200),
+        text::replacement(update.display_name.as_deref(), 200),
     );
     let pw = v.check(
         "password",

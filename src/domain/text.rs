@@ -11,6 +11,14 @@ pub fn required(input: &str, max: usize) -> Result<String, DomainError> {
     bounded(trimmed, max)
 }
 
+/// A replacement in a partial update: absent (`None`) leaves the text as it
+/// is, a present one must be a valid required text. Blank is refused rather
+/// than read as "unchanged", since a client sending `""` means to change
+/// the text and would otherwise be told 200 for a change never made.
+pub fn replacement(input: Option<&str>, max: usize) -> Result<Option<String>, DomainError> {
+    input.map(|t| required(t, max)).transpose()
+}
+
 /// An optional text: blank becomes `None`.
 pub fn optional(input: Option<&str>, max: usize) -> Result<Option<String>, DomainError> {
     match input.map(str::trim).filter(|t| !t.is_empty()) {
@@ -52,5 +60,8 @@ mod tests {
             "invalid_characters"
         );
         assert_eq!(optional(Some("  "), 10).unwrap(), None);
+        assert_eq!(replacement(None, 10).unwrap(), None);
+        assert_eq!(replacement(Some(" x "), 10).unwrap().as_deref(), Some("x"));
+        assert_eq!(replacement(Some("  "), 10).unwrap_err().code, "required");
     }
 }

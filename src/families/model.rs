@@ -42,7 +42,7 @@ pub struct NewMember {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct FamilyUpdate {
-    #[schema(max_length = 200)]
+    #[schema(min_length = 1, max_length = 200)]
     pub name: Option<String>,
     /// Moves the family to another team of its municipality (team leads only).
     pub team_id: Option<Uuid>,
@@ -51,9 +51,9 @@ pub struct FamilyUpdate {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct MemberUpdate {
-    #[schema(max_length = 200)]
+    #[schema(min_length = 1, max_length = 200)]
     pub given_name: Option<String>,
-    #[schema(max_length = 200)]
+    #[schema(min_length = 1, max_length = 200)]
     pub family_name: Option<String>,
     pub birth_date: Option<NaiveDate>,
     /// Sets or corrects the BSN.

@@ -375,7 +375,7 @@ pub async fn update_family(
         enforce(&state, decision, "family", event.clone()).await?;
     }
     let mut v = Invalid::new();
-    let name = v.check("name", text::optional(update.name.as_deref(), 200));
+    let name = v.check("name", text::replacement(update.name.as_deref(), 200));
     let (name,) = v.finish((name,))?;
     let mut conn = state.db().await?;
     let family = conn
@@ -481,11 +481,11 @@ pub async fn update_member(
     let mut v = Invalid::new();
     let given = v.check(
         "givenName",
-        text::optional(update.given_name.as_deref(), 200),
+        text::replacement(update.given_name.as_deref(), 200),
     );
     let family_name = v.check(
         "familyName",
-        text::optional(update.family_name.as_deref(), 200),
+        text::replacement(update.family_name.as_deref(), 200),
     );
     let bsn = v.check_opt("bsn", update.bsn.as_deref(), Bsn::parse);
     let born = v.check_opt("birthDate", update.birth_date, |d| {

@@ -455,7 +455,7 @@ pub async fn update_plan(
     let expected = require_if_match(&req)?;
     let update = body.0;
     let mut v = Invalid::new();
-    let title = v.check("title", text::optional(update.title.as_deref(), 200));
+    let title = v.check("title", text::replacement(update.title.as_deref(), 200));
     let goals = match &update.goals {
         Some(g) => parse_goals(g, "goals", &mut v).map(Some),
         None => Some(None),

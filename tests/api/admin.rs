@@ -317,6 +317,9 @@ async fn bad_input_to_auth_and_administration_gets_problem_answers() {
         (Method::POST, "/users".into(), "application/json", r#"{"username": "abc", "displayName": "x", "role": "superuser", "password": "een-lang-wachtwoord"}"#.into(), 400, "validation_failed", Some("role")),
         (Method::GET, "/users/not-a-uuid".into(), "application/json", String::new(), 400, "validation_failed", Some("id")),
         (Method::PATCH, format!("/users/{}", w.anna.id()), "application/json", r#"{"active": "no"}"#.into(), 400, "validation_failed", Some("active")),
+        // Found by schemathesis: a blank name in a PATCH was read as "unchanged" (200).
+        (Method::PATCH, format!("/users/{}", w.anna.id()), "application/json", r#"{"displayName": " "}"#.into(), 400, "validation_failed", Some("displayName")),
+        (Method::PATCH, format!("/users/{}", w.anna.id()), "application/json", r#"[null, false]"#.into(), 400, "validation_failed", Some("body")),
         // Found by schemathesis: a NUL byte in a filter reached PostgreSQL (500).
         (Method::GET, "/teams?municipalityCode=%C3%98x%00%C2%9B".into(), "application/json", String::new(), 400, "validation_failed", Some("municipalityCode")),
         (Method::GET, "/users?municipalityCode=GM0546".into(), "application/json", String::new(), 400, "validation_failed", Some("municipalityCode")),

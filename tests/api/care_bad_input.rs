@@ -98,6 +98,16 @@ async fn bad_care_input_gets_a_problem_answer_naming_the_field() {
             "validation_failed",
             Some("active"),
         ),
+        // Found by schemathesis: a blank name was read as "unchanged" (200).
+        (
+            &admin,
+            Method::PATCH,
+            format!("/providers/{}", c.provider_a),
+            json!({"name": ""}),
+            400,
+            "validation_failed",
+            Some("name"),
+        ),
         (
             &admin,
             Method::GET,

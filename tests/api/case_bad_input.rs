@@ -190,6 +190,61 @@ async fn bad_input_gets_a_problem_answer_naming_the_field() {
             "validation_failed",
             Some("birthDate"),
         ),
+        // Found by schemathesis: serde reads a struct from an array of its
+        // fields, so `[null, null]` was a PATCH answered 200 and a family
+        // could be sent as a list of positional values.
+        (
+            Method::PATCH,
+            format!("/families/{f}"),
+            Body::Json(json!([null, null])),
+            vec![],
+            400,
+            "validation_failed",
+            Some("body"),
+        ),
+        (
+            Method::POST,
+            "/families".into(),
+            Body::Json({
+                let mut b = good.clone();
+                b["members"][0] = json!(["child", "Sanne", "Jansen", "2015-03-14", null]);
+                b
+            }),
+            vec![],
+            400,
+            "validation_failed",
+            Some("members[0]"),
+        ),
+        // Found by schemathesis: a blank name or title in a PATCH was read as
+        // "unchanged" and answered 200, though the schema says at least one
+        // character.
+        (
+            Method::PATCH,
+            format!("/families/{f}"),
+            Body::Json(json!({"name": "  "})),
+            vec![],
+            400,
+            "validation_failed",
+            Some("name"),
+        ),
+        (
+            Method::PATCH,
+            format!("/families/{f}/members/{member}"),
+            Body::Json(json!({"givenName": ""})),
+            vec![],
+            400,
+            "validation_failed",
+            Some("givenName"),
+        ),
+        (
+            Method::PATCH,
+            format!("/plans/{p}"),
+            Body::Json(json!({"title": ""})),
+            vec![("If-Match", "\"1\"")],
+            400,
+            "validation_failed",
+            Some("title"),
+        ),
         (
             Method::GET,
             "/families?limit=abc".into(),
