@@ -211,10 +211,30 @@ impl ApiError {
             code: self.code.to_owned(),
             request_id: ctx.map(|c| c.request_id),
             invalid_params: (!self.invalid_params.is_empty()).then(|| self.invalid_params.clone()),
-            extra: self.extra.clone(),
+            // An extra named like a standard member would repeat that key in
+            // the document (a 409 once carried `"status": "declined"` after
+            // `"status": 409`, and parsers keep the last): the standard one wins.
+            extra: self
+                .extra
+                .iter()
+                .filter(|(key, _)| !PROBLEM_MEMBERS.contains(&key.as_str()))
+                .map(|(key, value)| (key.clone(), value.clone()))
+                .collect(),
         }
     }
 }
+
+/// The members every problem document has (or may have) by itself.
+const PROBLEM_MEMBERS: &[&str] = &[
+    "type",
+    "title",
+    "status",
+    "detail",
+    "instance",
+    "code",
+    "requestId",
+    "invalidParams",
+];
 
 pub fn title_for(status: StatusCode) -> &'static str {
     status.canonical_reason().unwrap_or("Error")
@@ -570,5 +590,19 @@ mod tests {
         let api = ApiError::from(err);
         assert_eq!(api.status, StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(api.code, "service_unavailable");
+    }
+
+    #[test]
+    fn an_extra_member_never_repeats_a_standard_one() {
+        let error = ApiError::conflict("referral_decided", "Decided.")
+            .with_extra("status", "declined")
+            .with_extra("referralStatus", "declined");
+
+        let text = serde_json::to_string(&error.to_problem()).unwrap_or_default();
+        let value: Value = serde_json::from_str(&text).unwrap_or_default();
+
+        assert_eq!(text.matches("\"status\"").count(), 1, "{text}");
+        assert_eq!(value["status"], 409);
+        assert_eq!(value["referralStatus"], "declined");
     }
 }

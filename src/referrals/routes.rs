@@ -849,7 +849,8 @@ fn already_decided(row: &Row) -> ApiError {
         "referral_decided",
         "This referral has already been accepted or declined.",
     )
-    .with_extra("status", row.status.clone())
+    // Not `status`: that member is the HTTP status of the problem itself.
+    .with_extra("referralStatus", row.status.clone())
 }
 
 /// Accept a referral into the intake. A `needs_review` referral lands in

@@ -340,6 +340,10 @@ async fn a_bsn_match_joins_the_open_plan_with_the_requested_care() {
         (again.status.as_u16(), again.code()),
         (409, "referral_decided")
     );
+    // Found by schemathesis: the referral's status went out as a second
+    // `status` member, after the problem's own 409.
+    assert_eq!(again.body["status"], 409);
+    assert_eq!(again.body["referralStatus"], "declined");
     let mine = get(&w.app, &format!("/referrals/{}", r.id()), &c.token).await;
     assert_eq!(mine.body["status"], "declined");
     assert!(mine.body["decidedAt"].is_string());
