@@ -1,28 +1,47 @@
 #!/usr/bin/env bash
 # Starts the server the way a newcomer does (`cargo run`: private PostgreSQL,
-# demo data), checks that it works, fuzzes the whole API with schemathesis
-# as a team lead, the care endpoints as a provider user, the referral
-# endpoints as the demo GP client and, last, the administration as the
-# admin, for a bounded time, then stops it with Ctrl-C (SIGINT) and
-# checks that it shut down cleanly, PostgreSQL included.
+# demo data), checks that it works, fuzzes the API with schemathesis in
+# passes, each with a valid token of one role and the operations that role
+# uses, for a bounded time; then checks that every operation of the document
+# was exercised by at least two roles, stops the server with Ctrl-C (SIGINT)
+# and checks that it shut down cleanly, PostgreSQL included.
 #
-# Env: SCHEMATHESIS (binary), ST_MAX_TIME (seconds for the team lead pass,
-#      default 150), ST_ADMIN_TIME (seconds for the administration pass as
-#      the admin, default 60), ST_PROVIDER_TIME (seconds for the care pass
-#      as the demo provider user, default 45), ST_CLIENT_TIME (seconds for
-#      the referral pass as the demo GP client, default 45), SCHEMATHESIS_USER / SCHEMATHESIS_PASSWORD
-#      (default: the demo team lead).
+# Passes, in this order (seconds, env to change them):
+#   team lead         every operation but login/refresh/logout  ST_MAX_TIME (95)
+#   provider user     Care                                      ST_PROVIDER_TIME (30)
+#   demo GP client    Referrals                                 ST_CLIENT_TIME (30)
+#   auditor           Audit, Reports                            ST_AUDITOR_TIME (30)
+#   JGT worker        Families, Plans, Directors, Care, getMe   ST_JGT_TIME (45)
+#   GI worker         Families, Plans, Directors, Referrals,
+#                     getMe                                     ST_GI_TIME (40)
+#   JGT worker, auditor: Auth but getMe, on sessions of their
+#                     own, so a logout ends no other pass's
+#                     token                                     ST_AUTH_TIME (15 each)
+#   admin             Administration, last: it may disable users
+#                     or change passwords                       ST_ADMIN_TIME (45)
+# Every token is taken before the first pass: the Auth passes try the
+# document's example login until that account is locked, and the admin pass
+# may disable accounts. Half of the ids the passes send are those of real
+# rows of both municipalities (scripts/schemathesis_data.py), the other half
+# random.
+#
+# Env: SCHEMATHESIS (binary), the times above, SCHEMATHESIS_USER /
+#      SCHEMATHESIS_PASSWORD (default: the demo team lead).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ST="${SCHEMATHESIS:-schemathesis}"
-MAX_TIME="${ST_MAX_TIME:-150}"
-ADMIN_TIME="${ST_ADMIN_TIME:-60}"
-PROVIDER_TIME="${ST_PROVIDER_TIME:-45}"
-CLIENT_TIME="${ST_CLIENT_TIME:-45}"
-AUDITOR_TIME="${ST_AUDITOR_TIME:-45}"
+MAX_TIME="${ST_MAX_TIME:-95}"
+PROVIDER_TIME="${ST_PROVIDER_TIME:-30}"
+CLIENT_TIME="${ST_CLIENT_TIME:-30}"
+AUDITOR_TIME="${ST_AUDITOR_TIME:-30}"
+JGT_TIME="${ST_JGT_TIME:-45}"
+GI_TIME="${ST_GI_TIME:-40}"
+AUTH_TIME="${ST_AUTH_TIME:-15}"
+ADMIN_TIME="${ST_ADMIN_TIME:-45}"
+DEMO_PASSWORD="gezinsregie-demo"
 USER_NAME="${SCHEMATHESIS_USER:-teamlead.leiden}"
-USER_PASSWORD="${SCHEMATHESIS_PASSWORD:-gezinsregie-demo}"
+USER_PASSWORD="${SCHEMATHESIS_PASSWORD:-$DEMO_PASSWORD}"
 PORT="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 DATA="$(mktemp -d /tmp/gezinsregie-ci.XXXXXX)"
 LOG="$DATA.server.log"
@@ -64,28 +83,52 @@ curl -fsS "$BASE/metrics" | grep -q "gezinsregie_http_requests_total" || { echo 
 echo "demo login works; the team lead sees $count families; /docs and /metrics answer"
 
 export SCHEMATHESIS_TELEMETRY=false
+DOC="$DATA.openapi.json"
+TALLY="$DATA.coverage.json"
+curl -fsS "$BASE/v1/openapi.json" -o "$DOC"
 
-# One schemathesis pass: fuzz <name> <token> <seconds> [operation filters].
-# Sets $pass_status to 0 (clean) or non-zero (a finding).
+# Checks, beyond the five response conformance ones (no 5xx, documented
+# status, content type, headers and body schema):
+#   unsupported_method         an undocumented method gets 405 with Allow
+#   allow_header_conformance   Allow names exactly the documented methods
+#   negative_data_rejection    schema-invalid input is refused (4xx)
+#   missing_required_header    a required header left out is refused
+#                              (Idempotency-Key, If-Match: see the .toml)
+#   ignored_auth               a protected operation refuses no or a bad token
+#   ensure_resource_availability  what a POST created can be read back
+# Left out: positive_data_acceptance (it wants every schema-valid request
+# accepted, but many are refused by rules a schema cannot state: the BSN
+# 11-proof, opaque cursors, a team that does not exist, a 'to' before
+# 'from'), use_after_free (this API has no DELETE, so it never applies),
+# object_level_authorization (needs identities configured in schemathesis'
+# own config; tests/api/*_authz.rs cover isolation between users).
+CHECKS=not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance,unsupported_method,allow_header_conformance,negative_data_rejection,missing_required_header,ignored_auth,ensure_resource_availability
+
+# The role behind a user token, as the server sees it.
+role_of() {
+  curl -fsS "$BASE/v1/me" -H "Authorization: Bearer $1" |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["role"])'
+}
+
+# One schemathesis pass: fuzz <name> <role> <token> <seconds> [operation filters].
+# Sets $pass_status to 0 (clean) or non-zero (a finding) and adds the
+# operations it exercised, per role, to $TALLY.
 fuzz() {
-  local name="$1" token="$2" seconds="$3"
-  shift 3
-  local junit="$DATA.$name.junit.xml"
-  echo "--- schemathesis: $name (${seconds}s)"
+  local name="$1" role="$2" token="$3" seconds="$4"
+  shift 4
+  local junit="$DATA.pass.junit.xml" events="$DATA.pass.ndjson"
+  echo "--- schemathesis: $name, role $role (${seconds}s)"
   pass_status=0
-  "$ST" run "$BASE/v1/openapi.json" \
+  "$ST" --config-file "$CONFIG" run "$BASE/v1/openapi.json" \
     --url "$BASE/v1" \
     --header "Authorization: Bearer $token" \
-    --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance \
-    --exclude-operation-id logout \
-    --exclude-operation-id refreshToken \
-    --exclude-operation-id login \
+    --checks "$CHECKS" \
     "$@" \
     --workers 2 \
     --max-time "$seconds" \
     --request-timeout 10 \
     --generation-database none \
-    --report junit --report-junit-path "$junit" \
+    --report junit,ndjson --report-junit-path "$junit" --report-ndjson-path "$events" \
     --no-color || pass_status=$?
 
   # A non-zero exit is a finding unless every problem is the known CPython
@@ -111,33 +154,73 @@ print(1 if failures or other else 0)
 PY
 )"
   fi
-  rm -f "$junit"
+  if [ -f "$events" ]; then
+    python3 scripts/schemathesis_coverage.py record "$DOC" "$events" "$TALLY" "$name" "$role"
+  fi
+  rm -f "$junit" "$events"
 }
 
-st_status=0
-# The whole API as a team lead (case work, own municipality)...
-fuzz "all operations as $USER_NAME" "$TOKEN" "$MAX_TIME"
-[ "$pass_status" = 0 ] || st_status=1
-# ...the care endpoints as a provider user (its own limited view).
-PROVIDER_TOKEN="$(login "${SCHEMATHESIS_PROVIDER:-zorg.rijnland}" "${SCHEMATHESIS_PROVIDER_PASSWORD:-gezinsregie-demo}")"
-fuzz "care as a provider user" "$PROVIDER_TOKEN" "$PROVIDER_TIME" --include-tag Care
-[ "$pass_status" = 0 ] || st_status=1
-# ...the referral endpoints as the demo GP system (a machine client with
-# the client-credentials grant; its token must be refused everywhere else)...
+# Every token first (see the top of this file). Sessions are per login, so
+# the Auth passes log in again and their logouts end only their own.
+PROVIDER_TOKEN="$(login "${SCHEMATHESIS_PROVIDER:-zorg.rijnland}" "$DEMO_PASSWORD")"
 CLIENT_TOKEN="$(curl -fsS -u "${SCHEMATHESIS_CLIENT_ID:-019ab000-0000-7000-8000-0000000d0001}:${SCHEMATHESIS_CLIENT_SECRET:-gezinsregie-demo-client-secret}" \
   -d grant_type=client_credentials "$BASE/v1/oauth/token" |
   python3 -c 'import json, sys; print(json.load(sys.stdin)["access_token"])')"
-fuzz "referrals as the demo GP client" "$CLIENT_TOKEN" "$CLIENT_TIME" --include-tag Referrals
+AUDITOR_TOKEN="$(login auditor.leiden "$DEMO_PASSWORD")"
+JGT_TOKEN="$(login anna.jgt "$DEMO_PASSWORD")"
+GI_TOKEN="$(login carla.gi "$DEMO_PASSWORD")"
+AUTH_JGT_TOKEN="$(login bram.jgt "$DEMO_PASSWORD")"
+AUTH_AUDITOR_TOKEN="$(login auditor.leiden "$DEMO_PASSWORD")"
+ADMIN_TOKEN="$(login admin "$DEMO_PASSWORD")"
+OTHER_LEAD_TOKEN="$(login teamlead.katwijk "$DEMO_PASSWORD")"
+
+# Ids of real rows (both municipalities) for the fuzzer to draw half of its
+# ids from, so the views behind them are checked too; see the script.
+CONFIG="$DATA.schemathesis.toml"
+ST_LEAD_TOKEN="$TOKEN" ST_OTHER_LEAD_TOKEN="$OTHER_LEAD_TOKEN" ST_ADMIN_TOKEN="$ADMIN_TOKEN" \
+  ST_CLIENT_TOKEN="$CLIENT_TOKEN" python3 scripts/schemathesis_data.py "$BASE" scripts/schemathesis.toml "$CONFIG"
+
+fuzz_started=$(date +%s)
+SESSION_OPS=(--exclude-operation-id login --exclude-operation-id refreshToken --exclude-operation-id logout)
+st_status=0
+# The whole API as a team lead (case work, own municipality)...
+fuzz "all operations as $USER_NAME" "$(role_of "$TOKEN")" "$TOKEN" "$MAX_TIME" "${SESSION_OPS[@]}"
+[ "$pass_status" = 0 ] || st_status=1
+# ...the care endpoints as a provider user (its own limited view)...
+fuzz "care as a provider user" "$(role_of "$PROVIDER_TOKEN")" "$PROVIDER_TOKEN" "$PROVIDER_TIME" --include-tag Care
+[ "$pass_status" = 0 ] || st_status=1
+# ...the referral endpoints as the demo GP system (a machine client with
+# the client-credentials grant; its token must be refused everywhere else)...
+fuzz "referrals as the demo GP client" client "$CLIENT_TOKEN" "$CLIENT_TIME" --include-tag Referrals
 [ "$pass_status" = 0 ] || st_status=1
 # ...the audit trail and the reports as the municipality's auditor...
-AUDITOR_TOKEN="$(login "${SCHEMATHESIS_AUDITOR:-auditor.leiden}" "${SCHEMATHESIS_AUDITOR_PASSWORD:-gezinsregie-demo}")"
-fuzz "audit and reports as an auditor" "$AUDITOR_TOKEN" "$AUDITOR_TIME" --include-tag Audit --include-tag Reports
+fuzz "audit and reports as an auditor" "$(role_of "$AUDITOR_TOKEN")" "$AUDITOR_TOKEN" "$AUDITOR_TIME" --include-tag Audit --include-tag Reports
+[ "$pass_status" = 0 ] || st_status=1
+# ...case work as a JGT worker (own team; director of some plans)...
+fuzz "case work as a JGT worker" "$(role_of "$JGT_TOKEN")" "$JGT_TOKEN" "$JGT_TIME" \
+  --include-tag Families --include-tag Plans --include-tag Directors --include-tag Care --include-operation-id getMe
+[ "$pass_status" = 0 ] || st_status=1
+# ...case work and referrals as a GI worker (director for the municipalities
+# its institution serves)...
+fuzz "case work and referrals as a GI worker" "$(role_of "$GI_TOKEN")" "$GI_TOKEN" "$GI_TIME" \
+  --include-tag Families --include-tag Plans --include-tag Directors --include-tag Referrals --include-operation-id getMe
+[ "$pass_status" = 0 ] || st_status=1
+# ...login, refresh, logout and the client token, by two roles on sessions
+# of their own (getMe is in the passes above: once the pass has logged its
+# session out, every getMe here could only be a 401)...
+AUTH_OPS=(--include-tag Auth --exclude-operation-id getMe)
+fuzz "sessions as a JGT worker" "$(role_of "$AUTH_JGT_TOKEN")" "$AUTH_JGT_TOKEN" "$AUTH_TIME" "${AUTH_OPS[@]}"
+[ "$pass_status" = 0 ] || st_status=1
+fuzz "sessions as an auditor" "$(role_of "$AUTH_AUDITOR_TOKEN")" "$AUTH_AUDITOR_TOKEN" "$AUTH_TIME" "${AUTH_OPS[@]}"
 [ "$pass_status" = 0 ] || st_status=1
 # ...and, last, the administration as the admin: it may disable users or
 # change their passwords, so every other pass has run before it.
-ADMIN_TOKEN="$(login "${SCHEMATHESIS_ADMIN:-admin}" "${SCHEMATHESIS_ADMIN_PASSWORD:-gezinsregie-demo}")"
-fuzz "administration as admin" "$ADMIN_TOKEN" "$ADMIN_TIME" --include-tag Administration
+fuzz "administration as admin" "$(role_of "$ADMIN_TOKEN")" "$ADMIN_TOKEN" "$ADMIN_TIME" --include-tag Administration
 [ "$pass_status" = 0 ] || st_status=1
+
+echo "--- coverage: every operation exercised by at least two roles ($(( $(date +%s) - fuzz_started )) s for all passes)"
+python3 scripts/schemathesis_coverage.py check "$DOC" "$TALLY" || st_status=1
+rm -f "$DOC" "$TALLY" "$CONFIG"
 
 echo "--- shutdown on Ctrl-C"
 kill -INT "$SERVER"
