@@ -125,8 +125,9 @@ pub async fn involvement_row(
 }
 
 /// Every involvement of a plan, in the order they were registered.
+/// Takes a shared connection so it can be pipelined with other reads.
 pub async fn plan_involvements(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
     plan_id: Uuid,
     lens: Lens<'_>,
 ) -> ApiResult<Vec<Involvement>> {
@@ -135,7 +136,7 @@ pub async fn plan_involvements(
         .filter(involvements::plan_id.eq(plan_id))
         .order(involvements::id)
         .select((InvolvementRow::as_select(), providers::name))
-        .load(conn)
+        .load(&mut conn)
         .await?;
     rows.into_iter()
         .map(|(row, name)| row.into_view(name, lens))
@@ -243,19 +244,17 @@ impl SignalRow {
 }
 
 /// The signals that hold for a plan now.
-pub async fn signal_rows(conn: &mut AsyncPgConnection, plan_id: Uuid) -> ApiResult<Vec<SignalRow>> {
+/// Takes a shared connection so it can be pipelined with other reads.
+pub async fn signal_rows(mut conn: &AsyncPgConnection, plan_id: Uuid) -> ApiResult<Vec<SignalRow>> {
     Ok(plan_signals::table
         .filter(plan_signals::plan_id.eq(plan_id))
         .order(plan_signals::code)
         .select(SignalRow::as_select())
-        .load(conn)
+        .load(&mut conn)
         .await?)
 }
 
-pub async fn plan_signal_views(
-    conn: &mut AsyncPgConnection,
-    plan_id: Uuid,
-) -> ApiResult<Vec<Signal>> {
+pub async fn plan_signal_views(conn: &AsyncPgConnection, plan_id: Uuid) -> ApiResult<Vec<Signal>> {
     signal_rows(conn, plan_id)
         .await?
         .into_iter()

@@ -76,8 +76,9 @@ pub struct CurrentDirector {
     pub since: DateTime<Utc>,
 }
 
+/// Takes a shared connection so it can be pipelined with other reads.
 pub async fn current_director(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
     plan_id: Uuid,
 ) -> ApiResult<Option<CurrentDirector>> {
     Ok(director_assignments::table
@@ -90,7 +91,7 @@ pub async fn current_director(
             users::display_name,
             director_assignments::started_at,
         ))
-        .first(conn)
+        .first(&mut conn)
         .await
         .optional()?)
 }
@@ -137,7 +138,21 @@ pub async fn plan_view(
     lens: Lens<'_>,
 ) -> ApiResult<Plan> {
     let status = row.status()?;
-    let director = current_director(conn, row.id).await?.map(|d| DirectorRef {
+    // The three reads go out together, pipelined on the one connection: one
+    // round trip instead of three (they still run one after the other in
+    // PostgreSQL, in the request's transaction).
+    let shared: &AsyncPgConnection = conn;
+    let (director, involvements, signals) = futures_util::try_join!(
+        current_director(shared, row.id),
+        plan_involvements(shared, row.id, lens),
+        async {
+            match lens.provider {
+                None => plan_signal_views(shared, row.id).await,
+                Some(_) => Ok(Vec::new()),
+            }
+        },
+    )?;
+    let director = director.map(|d| DirectorRef {
         user_id: d.user_id,
         display_name: d.display_name,
         since: d.since,
@@ -163,11 +178,8 @@ pub async fn plan_view(
         director,
         level: i32::from(row.level),
         protection_measure: row.protection_measure,
-        involvements: plan_involvements(conn, row.id, lens).await?,
-        signals: match lens.provider {
-            None => plan_signal_views(conn, row.id).await?,
-            Some(_) => Vec::new(),
-        },
+        involvements,
+        signals,
         version: row.version,
         created_at: row.created_at,
         activated_at: row.activated_at,
