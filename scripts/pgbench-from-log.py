@@ -10,7 +10,7 @@ printed about that request (the plan, provider or director it used, the
 text it made up). The script keeps every statement of the request in order,
 with its exact text (`$n` become pgbench variables, so `-M prepared` sends
 the same prepared statements with parameters), including the pool's
-`SELECT 1` check at each connection checkout, the BEGIN and the COMMIT.
+`SELECT 1` test of a connection that was idle, the BEGIN and the COMMIT.
 What the server's background tasks did in the same moment (the audit
 sealer, the notification worker, the signal refresh) is left out.
 

@@ -36,10 +36,11 @@ const VERIFY_AFTER_IDLE: Duration = Duration::from_secs(1);
 /// (the session, the plan's family, the family's facts, the transaction):
 /// a quarter of its statements (without them plan-view throughput rose by a
 /// fifth: 9,340 to 11,143 requests in 10 s at concurrency 8). A
-/// connection PostgreSQL closed is known to be broken without a query (its
-/// connection task sees the socket close; the outage test in
-/// tests/api/faults.rs restarts the database under load and idle), so
-/// the test query is kept only for connections idle longer than
+/// connection PostgreSQL closed is known to be broken without a query: its
+/// connection task sees the socket close (the outage test in
+/// tests/api/faults.rs restarts the database under load; a restart under an
+/// idle server, tried with the test query switched off, cost no request
+/// either). So the test query is kept only for connections idle longer than
 /// [`VERIFY_AFTER_IDLE`]: those a firewall or a network fault may have cut
 /// without closing.
 pub fn build_pool(url: &str, size: usize, wait: Duration) -> anyhow::Result<DbPool> {
