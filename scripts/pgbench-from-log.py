@@ -33,6 +33,7 @@ NULL parameters are written as NULL in the statement text (pgbench has no
 NULL variables).
 """
 
+import datetime
 import json
 import re
 import sys
@@ -148,7 +149,6 @@ def request_statements(all_entries):
 
 def capture_start_ms(text):
     """Unix milliseconds of the first log line (the capture's start)."""
-    import datetime
     for line in text.splitlines():
         m = re.match(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+) UTC ", line)
         if m:

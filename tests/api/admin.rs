@@ -339,12 +339,7 @@ async fn bad_input_to_auth_and_administration_gets_problem_answers() {
         }
         let res = req.send().await.unwrap();
         let got = res.status().as_u16();
-        let ct = res
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned();
+        let ct = crate::helpers::content_type(&res);
         let versioned = res.headers().contains_key("api-version");
         let b: serde_json::Value = res.json().await.unwrap_or_default();
         let names: Vec<&str> = b["invalidParams"]

@@ -65,16 +65,21 @@ pub async fn care_world() -> CareWorld {
 pub async fn directed_plan(c: &CareWorld, seed: u64) -> (Uuid, Uuid, Uuid) {
     let family_id = family(&c.w, None, Some(&bsn(seed))).await;
     let plan_id = plan(&c.w, family_id, Some(c.w.anna.id())).await.id();
+    let child = child_of(c, family_id).await;
+    (family_id, plan_id, child)
+}
+
+/// The first child of a family, as the team lead sees it.
+pub async fn child_of(c: &CareWorld, family_id: Uuid) -> Uuid {
     let f = get(&c.w.app, &format!("/families/{family_id}"), &c.w.lead.token).await;
-    let child = f.body["members"]
+    f.body["members"]
         .as_array()
         .unwrap()
         .iter()
         .find(|m| m["role"] == "child")
         .and_then(|m| m["id"].as_str())
         .and_then(|s| s.parse().ok())
-        .unwrap();
-    (family_id, plan_id, child)
+        .unwrap()
 }
 
 pub fn involvement_body(provider: Uuid, form: &str, member: Option<Uuid>, status: &str) -> Value {

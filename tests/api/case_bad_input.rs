@@ -345,12 +345,7 @@ async fn bad_input_gets_a_problem_answer_naming_the_field() {
         }
         let res = req.send().await.expect("sent");
         let got = res.status().as_u16();
-        let content_type = res
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned();
+        let content_type = crate::helpers::content_type(&res);
         let has_version = res.headers().contains_key("api-version");
         let body: serde_json::Value = res.json().await.unwrap_or_default();
         let names: Vec<&str> = body["invalidParams"]

@@ -216,15 +216,7 @@ async fn fifty_concurrent_handovers_leave_one_director_and_no_overlaps() {
     let w = case_world().await;
     let f = family(&w, None, None).await;
     let p = plan(&w, f, Some(w.anna.id())).await;
-    let mut candidates = vec![w.bram.id(), w.gi.id()];
-    for _ in 0..8 {
-        candidates.push(
-            w.app
-                .user_with(Role::JgtWorker, Some("0546"), Some(w.zuid), &[])
-                .await
-                .id,
-        );
-    }
+    let candidates = handover_candidates(&w).await;
     let requests =
         (0..50).map(|i| handover(&w, p.id(), &w.lead.token, candidates[i % candidates.len()]));
 
@@ -260,4 +252,19 @@ pub async fn assert_invariants_hold(app: &crate::helpers::TestApp, plan_id: Uuid
     assert_eq!(current, 1, "exactly one current director");
     assert_eq!(overlaps, 0, "no overlapping periods");
     assert_eq!(active, 1);
+}
+
+/// Ten users a Leiden plan may be handed over to: Bram, the GI worker and
+/// eight new JGT workers of team Zuid.
+pub async fn handover_candidates(w: &crate::case_world::CaseWorld) -> Vec<Uuid> {
+    let mut candidates = vec![w.bram.id(), w.gi.id()];
+    for _ in 0..8 {
+        candidates.push(
+            w.app
+                .user_with(Role::JgtWorker, Some("0546"), Some(w.zuid), &[])
+                .await
+                .id,
+        );
+    }
+    candidates
 }

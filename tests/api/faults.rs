@@ -65,12 +65,7 @@ async fn send(
     }
     let res = req.send().await?;
     let status = res.status().as_u16();
-    let content_type = res
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
+    let content_type = crate::helpers::content_type(&res);
     let bytes = res.bytes().await?;
     Ok(Answer {
         status,

@@ -453,3 +453,12 @@ impl Drop for ServerProcess {
         let _ = std::fs::remove_dir_all(&self.data_dir);
     }
 }
+
+/// The response's Content-Type, empty when absent.
+pub fn content_type(res: &reqwest::Response) -> String {
+    res.headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}

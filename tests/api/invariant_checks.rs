@@ -146,18 +146,6 @@ async fn world() -> World {
     }
 }
 
-async fn child_of(c: &CareWorld, family_id: Uuid) -> Uuid {
-    let f = get(&c.w.app, &format!("/families/{family_id}"), &c.w.lead.token).await;
-    f.body["members"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["role"] == "child")
-        .and_then(|m| m["id"].as_str())
-        .and_then(|s| s.parse().ok())
-        .unwrap()
-}
-
 async fn close(c: &CareWorld, plan_id: Uuid) {
     let r = post(
         &c.w.app,

@@ -66,12 +66,7 @@ async fn check_refused(
         .await
         .unwrap();
     let status = res.status().as_u16();
-    let content_type = res
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
+    let content_type = crate::helpers::content_type(&res);
     let allow: BTreeSet<String> = res
         .headers()
         .get_all("allow")

@@ -225,15 +225,7 @@ async fn mixed_conflicting_load_over_two_processes_keeps_every_invariant() {
     let other = w.app.spawn_server_process().await;
     let bases = [w.app.address.clone(), other.address.clone()];
     let lead = w.lead.token.as_str();
-    let mut candidates: Vec<Uuid> = vec![w.bram.id(), w.gi.id()];
-    for _ in 0..8 {
-        candidates.push(
-            w.app
-                .user_with(Role::JgtWorker, Some("0546"), Some(w.zuid), &[])
-                .await
-                .id,
-        );
-    }
+    let candidates = crate::directors::handover_candidates(w).await;
     let close_body = |_| json!({"reason": "Afgerond", "outcome": {"goalRealisation": "achieved", "dropout": false}});
     // A family whose plan is closed: openings race.
     let (reopen, closed, _) = directed_plan(&c, 1).await;
