@@ -145,23 +145,18 @@ start_cluster
 export DATABASE_URL=$PG_URL
 
 echo "== statements per request (from the cluster's statement log)"
-start_server capture
+# Every workload but the mix, and the mix's parts when the mix is run.
+captures=()
 for w in "${WORKLOADS[@]}"; do
-    [[ $w == mix ]] || capture "$w"
-done
-stop_server
-if [[ " ${WORKLOADS[*]} " == *" mix "* ]]; then
-    for part in $MIX_WEIGHTS; do
-        [[ -f $LOG_DIR/pgbench/${part%@*}.sql ]] || capture_missing=1
-    done
-    if [[ -n ${capture_missing:-} ]]; then
-        start_server capture
-        for part in $MIX_WEIGHTS; do
-            [[ -f $LOG_DIR/pgbench/${part%@*}.sql ]] || capture "${part%@*}"
-        done
-        stop_server
+    if [[ $w == mix ]]; then
+        for part in $MIX_WEIGHTS; do captures+=("${part%@*}"); done
+    else
+        captures+=("$w")
     fi
-fi
+done
+start_server capture
+for w in $(printf '%s\n' "${captures[@]}" | sort -u); do capture "$w"; done
+stop_server
 python3 scripts/pgbench-from-log.py --setup | psql_q -v ON_ERROR_STOP=1 2>&1 | grep -v NOTICE || true
 PLAN_ROWS=$(psql_q -c "SELECT count(*) FROM bench.plan_view")
 HANDOVER_ROWS=$(psql_q -c "SELECT count(*) FROM bench.director_handover")
