@@ -83,7 +83,24 @@ fn run(listener: TcpListener, state: Arc<AppState>, settings: &Settings) -> anyh
     let origins = settings.server.cors_origins.clone();
     let state = web::Data::new(state);
     let openapi = ApiDoc::openapi();
-    let mut server = HttpServer::new(move || {
+    let workers = match settings.server.workers {
+        0 => std::thread::available_parallelism().map_or(1, usize::from),
+        n => n,
+    };
+    // The request connections are split among the workers (see
+    // db::install_worker_pool); at least two each, so a request that holds
+    // one while its extractor or audit needs another does not wait.
+    let per_worker = settings.database.pool_size.div_ceil(workers).max(2);
+    let wait = std::time::Duration::from_secs(settings.database.acquire_timeout_seconds);
+    let database_url = settings.database.url.clone();
+    let server = HttpServer::new(move || {
+        // Runs on each worker's own thread.
+        if let Some(url) = &database_url {
+            match crate::db::build_pool(url, per_worker, wait) {
+                Ok(pool) => crate::db::install_worker_pool(pool),
+                Err(e) => tracing::warn!(error = %e, "no worker pool; using the shared one"),
+            }
+        }
         App::new()
             .app_data(state.clone())
             .app_data(web::PathConfig::default().error_handler(extract::path_error))
@@ -101,10 +118,7 @@ fn run(listener: TcpListener, state: Arc<AppState>, settings: &Settings) -> anyh
     })
     .listen(listener)?
     .shutdown_timeout(10);
-    if settings.server.workers > 0 {
-        server = server.workers(settings.server.workers);
-    }
-    Ok(server.run())
+    Ok(server.workers(workers).run())
 }
 
 /// Every `/v1` route; the OpenAPI document lists the same handlers.

@@ -53,7 +53,12 @@ impl AppState {
     }
 
     /// A pooled connection, or 503 when the database cannot give one in time.
+    /// On an HTTP worker it comes from the worker's own pool
+    /// ([`crate::db::install_worker_pool`]), elsewhere from the shared one.
     pub async fn db(&self) -> Result<DbConn, ApiError> {
-        Ok(self.pool.get().await?)
+        match crate::db::worker_pool() {
+            Some(pool) => Ok(pool.get().await?),
+            None => Ok(self.pool.get().await?),
+        }
     }
 }

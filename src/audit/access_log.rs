@@ -19,7 +19,7 @@ use super::AuditEvent;
 use crate::auth::policy::{self, Denial};
 use crate::auth::{enforce, Principal};
 use crate::error::{ApiError, ApiResult};
-use crate::families::queries::family_facts;
+use crate::families::queries::{family_facts, FactsOf};
 use crate::http::extract::ApiQuery;
 use crate::http::pagination::{finish, PageRequest};
 use crate::state::AppState;
@@ -137,7 +137,7 @@ pub async fn get_access_log(
     let page = PageRequest::<i64>::parse(q.limit, q.cursor.as_deref())?;
     let facts = {
         let mut conn = state.db().await?;
-        family_facts(&mut conn, family_id).await?
+        family_facts(&mut conn, FactsOf::Family(family_id)).await?
     };
     let Some(facts) = facts else {
         return Err(Denial::Hidden.into_error("family"));

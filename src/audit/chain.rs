@@ -51,6 +51,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::db::schema::{audit_chain, audit_events, audit_legacy, audit_unsealed};
+use crate::db::sql::cached;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -356,7 +357,7 @@ pub async fn seal_batch(conn: &mut AsyncPgConnection, wait: bool) -> QueryResult
         } else {
             "SELECT pg_try_advisory_xact_lock($1) AS locked"
         };
-        let locked: Locked = diesel::sql_query(lock)
+        let locked: Locked = cached(lock)
             .bind::<BigInt, _>(SEAL_LOCK)
             .get_result(conn)
             .await?;

@@ -226,7 +226,7 @@ pub async fn export_to(
     if let Some(code) = &spec.municipality {
         event = event.municipality(code.as_str());
     }
-    event.record(&mut conn).await?;
+    event.record(&conn).await?;
     let (head, mut stream) = open(url, spec).await?;
     let mut written = 0u64;
     while let Some(chunk) = stream.next().await {

@@ -26,6 +26,10 @@ use crate::http::request_context::RequestContext;
 /// One event, ready to insert.
 #[derive(Debug, Clone, Insertable)]
 #[diesel(table_name = audit_events)]
+// `None` is inserted as NULL (what the nullable columns default to anyway),
+// not as `DEFAULT`: diesel keeps no prepared statement for an insert with
+// `DEFAULT`, and every request records an event.
+#[diesel(treat_none_as_default_value = false)]
 pub struct AuditEvent {
     /// Set when the event is recorded, to the microsecond PostgreSQL keeps.
     occurred_at: DateTime<Utc>,
@@ -228,7 +232,9 @@ impl AuditEvent {
         self.action
     }
 
-    pub async fn record(self, conn: &mut AsyncPgConnection) -> QueryResult<()> {
+    /// Takes a shared connection, so the insert can be pipelined with the
+    /// request's reads.
+    pub async fn record(self, mut conn: &AsyncPgConnection) -> QueryResult<()> {
         #[cfg(feature = "bench-unaudited-reads")]
         if self.action == "read" && self.resource_type == "plan" {
             return Ok(());
@@ -236,7 +242,7 @@ impl AuditEvent {
         let event = self.finalise(Utc::now())?;
         diesel::insert_into(audit_events::table)
             .values(&event)
-            .execute(conn)
+            .execute(&mut conn)
             .await
             .map(|_| ())
     }
@@ -334,8 +340,8 @@ pub async fn record_alone(
     state: &crate::state::AppState,
     event: AuditEvent,
 ) -> Result<(), crate::error::ApiError> {
-    let mut conn = state.db().await?;
-    event.record(&mut conn).await?;
+    let conn = state.db().await?;
+    event.record(&conn).await?;
     Ok(())
 }
 

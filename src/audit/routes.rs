@@ -220,7 +220,7 @@ pub async fn list_events(
     if let Some(m) = &municipality {
         event = event.municipality(m.clone());
     }
-    event.record(&mut conn).await?;
+    event.record(&conn).await?;
     Ok(HttpResponse::Ok().json(AuditEventPage {
         items: rows,
         next_cursor,
@@ -285,7 +285,7 @@ pub async fn export_events(
     if let Some(m) = &municipality {
         event = event.municipality(m.clone());
     }
-    event.record(&mut conn).await?;
+    event.record(&conn).await?;
     drop(conn);
 
     let (head, body) = export::open(&url, &spec)
@@ -343,7 +343,7 @@ pub async fn verify(
             "problemCount": report.problem_count,
             "head": report.head,
         }))
-        .record(&mut conn)
+        .record(&conn)
         .await?;
     Ok(HttpResponse::Ok().json(report))
 }

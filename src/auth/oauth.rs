@@ -190,7 +190,7 @@ pub async fn issue_token(
         AuditEvent::anonymous(&meta.0, "login_failed", "client")
             .denied()
             .detail(json!({"reason": "malformed"}))
-            .record(&mut conn)
+            .record(&conn)
             .await?;
         return Err(invalid_client());
     };
@@ -200,7 +200,7 @@ pub async fn issue_token(
         AuditEvent::anonymous(&meta.0, "login_failed", "client")
             .denied()
             .detail(json!({"reason": "locked", "clientId": client_id}))
-            .record(&mut conn)
+            .record(&conn)
             .await?;
         return Err(ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,

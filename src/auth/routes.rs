@@ -196,7 +196,7 @@ pub async fn login(
         AuditEvent::anonymous(&meta.0, "login_failed", "session")
             .denied()
             .detail(json!({"reason": "malformed"}))
-            .record(&mut conn)
+            .record(&conn)
             .await?;
         return Err(invalid_credentials());
     }
@@ -206,7 +206,7 @@ pub async fn login(
         AuditEvent::anonymous(&meta.0, "login_failed", "session")
             .denied()
             .detail(json!({"reason": "locked"}))
-            .record(&mut conn)
+            .record(&conn)
             .await?;
         return Err(ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,

@@ -29,11 +29,13 @@ use crate::audit::AuditEvent;
 use crate::auth::policy::{self, FamilyFacts};
 use crate::auth::{enforce, Principal};
 use crate::db::schema::{family_members, involvements, plan_signals, plans, providers};
+use crate::db::sql::cached;
 use crate::domain::care::InvolvementStatus;
 use crate::domain::signals::{SignalCode, SignalStatus};
 use crate::domain::{text, Role};
 use crate::error::{ApiError, ApiResult, Invalid};
 use crate::families::access::authorize_as;
+use crate::families::queries::{family_facts, FactsOf};
 use crate::http::access_reason::AccessReason;
 use crate::http::extract::{ApiJson, ApiQuery};
 use crate::http::pagination::{finish, PageRequest};
@@ -177,15 +179,21 @@ pub(crate) async fn insert_involvement(
 }
 
 /// Bumps the plan's version (its ETag: the plan view changed) and returns it.
+/// (Raw SQL: diesel never keeps an `UPDATE` prepared; see [`cached`].)
 async fn bump_version(conn: &mut AsyncPgConnection, plan_id: Uuid) -> ApiResult<i32> {
-    Ok(diesel::update(plans::table.find(plan_id))
-        .set((
-            plans::version.eq(plans::version + 1),
-            plans::updated_at.eq(diesel::dsl::now),
-        ))
-        .returning(plans::version)
-        .get_result(conn)
-        .await?)
+    #[derive(QueryableByName)]
+    struct Version {
+        #[diesel(sql_type = diesel::sql_types::Int4)]
+        version: i32,
+    }
+    let row: Version = cached(
+        "UPDATE plans SET version = version + 1, updated_at = CURRENT_TIMESTAMP
+         WHERE id = $1 RETURNING version",
+    )
+    .bind::<diesel::sql_types::Uuid, _>(plan_id)
+    .get_result(conn)
+    .await?;
+    Ok(row.version)
 }
 
 /// After a change to a plan's involvements made outside the care
@@ -367,7 +375,7 @@ async fn authorize_involvement(
         let facts = match &row {
             Some(r) => {
                 let mut conn = state.db().await?;
-                crate::families::queries::family_facts(&mut conn, r.family_id).await?
+                family_facts(&mut conn, FactsOf::Family(r.family_id)).await?
             }
             None => None,
         };
@@ -403,7 +411,7 @@ async fn authorize_involvement(
     let facts = authorize_as(
         state,
         principal,
-        row.family_id,
+        FactsOf::Family(row.family_id),
         policy::change_plan,
         event,
         "involvement",

@@ -5,6 +5,7 @@
 pub mod cluster;
 pub mod invariants;
 pub mod schema;
+pub mod sql;
 
 use std::time::Duration;
 
@@ -59,7 +60,7 @@ pub fn build_pool(url: &str, size: usize, wait: Duration) -> anyhow::Result<DbPo
                     if idle {
                         // A failed test drops the connection; the pool opens
                         // another (or answers 503 when it cannot).
-                        diesel::sql_query("SELECT 1")
+                        sql::cached("SELECT 1")
                             .execute(conn)
                             .await
                             .map_err(|e| HookError::Message(e.to_string().into()))?;
@@ -71,6 +72,31 @@ pub fn build_pool(url: &str, size: usize, wait: Duration) -> anyhow::Result<DbPo
         .runtime(deadpool::Runtime::Tokio1)
         .build()
         .context("building the database pool")
+}
+
+thread_local! {
+    /// The pool of the HTTP worker running on this thread, if it has one.
+    static WORKER_POOL: std::cell::RefCell<Option<DbPool>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Gives the current thread (an HTTP worker) a pool of its own, which
+/// [`crate::state::AppState::db`] then hands out on this thread.
+///
+/// Why: a pooled connection's socket is driven by a task on the runtime of
+/// the thread that opened it, and each actix worker is a runtime of its own.
+/// With one pool shared by all workers, a request on one worker often got a
+/// connection opened on another (or by a background task on the main
+/// thread), so every round trip woke a second thread and back: under
+/// plan-view load the server spent more time in the scheduler than in its
+/// own code. A pool per worker keeps a request and its connection on one
+/// thread. Background tasks keep using the shared pool.
+pub fn install_worker_pool(pool: DbPool) {
+    WORKER_POOL.with(|slot| *slot.borrow_mut() = Some(pool));
+}
+
+/// The current thread's worker pool (see [`install_worker_pool`]).
+pub fn worker_pool() -> Option<DbPool> {
+    WORKER_POOL.with(|slot| slot.borrow().clone())
 }
 
 /// Runs pending migrations. Diesel's migration harness is synchronous, so it

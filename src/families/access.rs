@@ -2,7 +2,7 @@
 
 use uuid::Uuid;
 
-use super::queries::family_facts;
+use super::queries::{family_facts, FactsOf};
 use crate::audit::AuditEvent;
 use crate::auth::policy::{self, Decision, Denial, FamilyFacts, ReadAccess};
 use crate::auth::{enforce, Principal};
@@ -19,20 +19,28 @@ pub async fn authorize(
     rule: impl Fn(&Principal, &FamilyFacts) -> Decision,
     event: AuditEvent,
 ) -> ApiResult<FamilyFacts> {
-    authorize_as(state, principal, family_id, rule, event, "family").await
+    authorize_as(
+        state,
+        principal,
+        FactsOf::Family(family_id),
+        rule,
+        event,
+        "family",
+    )
+    .await
 }
 
-/// As [`authorize`], naming the resource `what` in refusals (a plan's
-/// access follows its family's).
+/// As [`authorize`], for a family or the family of a plan, naming the
+/// resource `what` in refusals (a plan's access follows its family's).
 pub async fn authorize_as(
     state: &AppState,
     principal: &Principal,
-    family_id: Uuid,
+    of: FactsOf,
     rule: impl Fn(&Principal, &FamilyFacts) -> Decision,
     event: AuditEvent,
     what: &str,
 ) -> ApiResult<FamilyFacts> {
-    let (facts, ()) = authorize_with(state, principal, family_id, rule, event, what).await?;
+    let (facts, ()) = authorize_with(state, principal, of, rule, event, what).await?;
     Ok(facts)
 }
 
@@ -64,7 +72,7 @@ impl ReadGrant {
 pub async fn authorize_read(
     state: &AppState,
     principal: &Principal,
-    family_id: Uuid,
+    of: FactsOf,
     reason: &AccessReason,
     event: AuditEvent,
     what: &str,
@@ -77,7 +85,7 @@ pub async fn authorize_read(
     let (facts, access) = authorize_with(
         state,
         principal,
-        family_id,
+        of,
         |p, f| policy::read_family_or_break_glass(p, f, given),
         event,
         what,
@@ -96,7 +104,7 @@ pub async fn authorize_read(
 async fn authorize_with<T>(
     state: &AppState,
     principal: &Principal,
-    family_id: Uuid,
+    of: FactsOf,
     rule: impl Fn(&Principal, &FamilyFacts) -> Result<T, Denial>,
     event: AuditEvent,
     what: &str,
@@ -105,13 +113,13 @@ async fn authorize_with<T>(
     enforce(state, policy::case_role(principal), what, event.clone()).await?;
     let facts = {
         let mut conn = state.db().await?;
-        family_facts(&mut conn, family_id).await?
+        family_facts(&mut conn, of).await?
     };
     let Some(facts) = facts else {
         return Err(Denial::Hidden.into_error(what));
     };
     let event = event
-        .family(family_id)
+        .family(facts.family_id)
         .municipality(facts.municipality_code.clone());
     let decision = rule(principal, &facts);
     enforce(

@@ -1,6 +1,7 @@
 //! Family endpoints: register, search, read, change, members.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use actix_web::{web, HttpResponse};
 use chrono::Utc;
@@ -12,12 +13,13 @@ use uuid::Uuid;
 
 use super::access::{authorize, authorize_read};
 use super::model::*;
-use super::queries::{load_family, plan_summaries, MemberRow};
+use super::queries::{load_family, plan_summaries, FactsOf, MemberRow};
 use crate::admin::teams::{team_in_municipality, unknown_team};
 use crate::audit::AuditEvent;
 use crate::auth::{enforce, policy, Principal};
 use crate::crypto::BsnVault;
 use crate::db::schema::{families, family_members};
+use crate::db::sql::cached;
 use crate::domain::{text, Bsn, MemberRole, Role};
 use crate::error::{ApiError, ApiResult, Invalid};
 use crate::http::access_reason::AccessReason;
@@ -188,6 +190,95 @@ fn like_pattern(text: &str) -> String {
     format!("%{escaped}%")
 }
 
+/// Which conditions a family search uses: its reach (1 municipality-wide,
+/// 2 own team or directed, 3 directed only) and the filters given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct ListShape {
+    scope: i32,
+    signal: bool,
+    signal_municipality: bool,
+    name: bool,
+    team: bool,
+    director: bool,
+    bsn: bool,
+    after: bool,
+}
+
+impl ListShape {
+    /// The statement with only the conditions in use. Its parameters are
+    /// always the same twelve (an unused one is simply not referenced).
+    fn sql(self) -> String {
+        // Without a signal the families table drives the query; with one,
+        // the signal index (municipality, code, family) does, walked in
+        // family order, so the first page stays as cheap with a million
+        // families as with ten.
+        // The director of the family's open plan is joined only when a
+        // condition needs it (a team lead's page without a director filter
+        // does not).
+        let director = self.scope != 1 || self.director;
+        let mut sql = String::from("SELECT f.id, f.municipality_code, f.team_id, f.name");
+        let order = if self.signal {
+            sql.push_str("\n FROM plan_signals s JOIN families f ON f.id = s.family_id");
+            if director {
+                sql.push_str(
+                    "\n LEFT JOIN director_assignments d
+                     ON d.plan_id = s.plan_id AND d.ended_at IS NULL",
+                );
+            }
+            sql.push_str("\n WHERE s.code = $11");
+            "s.family_id"
+        } else {
+            sql.push_str("\n FROM families f");
+            if director {
+                sql.push_str(
+                    "\n LEFT JOIN plans p ON p.family_id = f.id AND p.status <> 'closed'
+                     LEFT JOIN director_assignments d
+                     ON d.plan_id = p.id AND d.ended_at IS NULL",
+                );
+            }
+            sql.push_str("\n WHERE TRUE");
+            "f.id"
+        };
+        let mut and = |used: bool, condition: &str| {
+            if used {
+                sql.push_str("\n AND ");
+                sql.push_str(condition);
+            }
+        };
+        and(self.signal_municipality, "s.municipality_code = $12");
+        and(self.scope == 1, "f.municipality_code = $2");
+        and(self.scope == 2, "(f.team_id = $3 OR d.user_id = $4)");
+        and(self.scope == 3, "d.user_id = $4");
+        and(self.name, "f.name ILIKE $5");
+        and(self.team, "f.team_id = $6");
+        and(self.director, "d.user_id = $7");
+        and(
+            self.bsn,
+            "EXISTS (SELECT 1 FROM family_members m
+                     WHERE m.family_id = f.id AND m.bsn_hash = $8 AND m.ended_on IS NULL)",
+        );
+        and(self.after, &format!("{order} > $9"));
+        sql.push_str(&format!("\n ORDER BY {order} LIMIT $10"));
+        sql
+    }
+}
+
+/// The search statement of a shape, built once per process. One statement
+/// per shape, rather than one with `$n IS NULL OR ...` for every filter,
+/// lets PostgreSQL keep a plan per shape instead of planning the catch-all
+/// anew at every search (most of a list page's database time). There are at
+/// most 3 × 2⁷ shapes, so the texts kept are bounded.
+fn list_statement(shape: ListShape) -> &'static str {
+    static TEXTS: OnceLock<Mutex<HashMap<ListShape, &'static str>>> = OnceLock::new();
+    let mut texts = TEXTS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    texts
+        .entry(shape)
+        .or_insert_with(|| Box::leak(shape.sql().into_boxed_str()))
+}
+
 /// Search families within your reach.
 ///
 /// Team leads search their municipality, JGT workers their team and the
@@ -222,50 +313,24 @@ pub async fn list_families(
         Role::JgtWorker => (2, principal.municipality_code.clone(), principal.team_id),
         _ => (3, None, None),
     };
-    // Without a signal the families table drives the query; with one, the
-    // signal index (municipality, code, family) does, walked in family order,
-    // so the first page stays as cheap with a million families as with ten.
-    let (from, order) = match q.signal {
-        None => (
-            "FROM families f
-             LEFT JOIN plans p ON p.family_id = f.id AND p.status <> 'closed'
-             LEFT JOIN director_assignments d ON d.plan_id = p.id AND d.ended_at IS NULL
-             WHERE $11::text IS NULL AND $12::text IS NULL",
-            "f.id",
-        ),
-        Some(_) => (
-            "FROM plan_signals s
-             JOIN families f ON f.id = s.family_id
-             JOIN plans p ON p.id = s.plan_id
-             LEFT JOIN director_assignments d ON d.plan_id = p.id AND d.ended_at IS NULL
-             WHERE s.code = $11 AND ($12::text IS NULL OR s.municipality_code = $12)",
-            "s.family_id",
-        ),
-    };
-    let sql = format!(
-        "SELECT f.id, f.municipality_code, f.team_id, f.name
-         {from}
-           AND ($1 <> 1 OR f.municipality_code = $2)
-           AND ($1 <> 2 OR f.team_id = $3 OR d.user_id = $4)
-           AND ($1 <> 3 OR d.user_id = $4)
-           AND ($5::text IS NULL OR f.name ILIKE $5)
-           AND ($6::uuid IS NULL OR f.team_id = $6)
-           AND ($7::uuid IS NULL OR d.user_id = $7)
-           AND ($8::bytea IS NULL OR EXISTS (
-                 SELECT 1 FROM family_members m
-                 WHERE m.family_id = f.id AND m.bsn_hash = $8 AND m.ended_on IS NULL))
-           AND ($9::uuid IS NULL OR {order} > $9)
-         ORDER BY {order}
-         LIMIT $10"
-    );
     // Team leads and JGT workers search their own municipality; the signal
     // index is entered with it.
     let signal_municipality = match (scope, q.signal) {
         (1 | 2, Some(_)) => scope_municipality.clone(),
         _ => None,
     };
+    let statement = list_statement(ListShape {
+        scope,
+        signal: q.signal.is_some(),
+        signal_municipality: signal_municipality.is_some(),
+        name: name.is_some(),
+        team: q.team_id.is_some(),
+        director: q.director_id.is_some(),
+        bsn: bsn_hash.is_some(),
+        after: page.after.is_some(),
+    });
     let mut conn = state.db().await?;
-    let rows: Vec<ListRow> = diesel::sql_query(sql)
+    let rows: Vec<ListRow> = cached(statement)
         .bind::<diesel::sql_types::Int4, _>(scope)
         .bind::<Nullable<Text>, _>(scope_municipality)
         .bind::<Nullable<SqlUuid>, _>(scope_team)
@@ -313,7 +378,7 @@ pub async fn list_families(
     .collect();
     event
         .detail(json!({"filters": filters, "resultCount": items.len(), "familyIds": ids}))
-        .record(&mut conn)
+        .record(&conn)
         .await?;
     Ok(HttpResponse::Ok().json(FamilyPage { items, next_cursor }))
 }
@@ -333,7 +398,15 @@ pub async fn get_family(
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
     let event = AuditEvent::by(&principal, "read", "family", id);
-    let grant = authorize_read(&state, &principal, id, &reason, event.clone(), "family").await?;
+    let grant = authorize_read(
+        &state,
+        &principal,
+        FactsOf::Family(id),
+        &reason,
+        event.clone(),
+        "family",
+    )
+    .await?;
     let mut conn = state.db().await?;
     let family = conn
         .transaction(async |conn| {
@@ -591,4 +664,75 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .service(
         web::resource("/families/{id}/members/{memberId}").route(web::patch().to(update_member)),
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shape(scope: i32) -> ListShape {
+        ListShape {
+            scope,
+            signal: false,
+            signal_municipality: false,
+            name: false,
+            team: false,
+            director: false,
+            bsn: false,
+            after: false,
+        }
+    }
+
+    #[test]
+    fn a_search_statement_holds_only_the_conditions_in_use() {
+        let lead_by_signal = ListShape {
+            signal: true,
+            signal_municipality: true,
+            ..shape(1)
+        }
+        .sql();
+        assert!(lead_by_signal.contains("FROM plan_signals s"));
+        assert!(lead_by_signal.contains("s.municipality_code = $12"));
+        assert!(lead_by_signal.contains("f.municipality_code = $2"));
+        assert!(lead_by_signal.ends_with("ORDER BY s.family_id LIMIT $10"));
+        // A team lead's page needs no director: not joined, no filter on it.
+        assert!(!lead_by_signal.contains("director_assignments"));
+        for unused in ["$3", "$5", "$6", "$7", "$8", "$9"] {
+            assert!(
+                !lead_by_signal.contains(unused),
+                "{unused} in {lead_by_signal}"
+            );
+        }
+
+        let worker = shape(2).sql();
+        assert!(worker.contains("FROM families f"));
+        assert!(worker.contains("director_assignments d"));
+        assert!(worker.contains("(f.team_id = $3 OR d.user_id = $4)"));
+        assert!(!worker.contains("$2"));
+
+        let filtered = ListShape {
+            name: true,
+            bsn: true,
+            director: true,
+            after: true,
+            ..shape(1)
+        }
+        .sql();
+        for used in [
+            "f.name ILIKE $5",
+            "m.bsn_hash = $8",
+            "d.user_id = $7",
+            "f.id > $9",
+        ] {
+            assert!(filtered.contains(used), "{used} missing from {filtered}");
+        }
+    }
+
+    #[test]
+    fn each_shape_is_built_once() {
+        let a = list_statement(shape(3));
+        let b = list_statement(shape(3));
+        assert!(std::ptr::eq(a, b));
+        assert_ne!(list_statement(shape(2)), a);
+    }
 }

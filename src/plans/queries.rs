@@ -6,8 +6,10 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
 use super::model::{DirectorRef, Goal, Outcome, Plan};
+use crate::care::model::{Involvement, Signal};
 use crate::care::queries::{plan_involvements, plan_signal_views, Lens};
 use crate::db::schema::{director_assignments, plans, user_served_municipalities, users};
+use crate::db::sql::cached;
 use crate::domain::{GoalRealisation, PlanStatus, Role};
 use crate::error::{ApiError, ApiResult};
 
@@ -57,16 +59,6 @@ pub async fn plan_row(
     Ok(row)
 }
 
-/// The family a plan belongs to, without locking.
-pub async fn plan_family(conn: &mut AsyncPgConnection, plan_id: Uuid) -> ApiResult<Option<Uuid>> {
-    Ok(plans::table
-        .find(plan_id)
-        .select(plans::family_id)
-        .first(conn)
-        .await
-        .optional()?)
-}
-
 /// The current director assignment of a plan.
 #[derive(Debug, Clone, Queryable)]
 pub struct CurrentDirector {
@@ -110,7 +102,7 @@ pub async fn end_current_assignment(
     conn: &mut AsyncPgConnection,
     plan_id: Uuid,
 ) -> ApiResult<Option<DateTime<Utc>>> {
-    let ended: Vec<Instant> = diesel::sql_query(
+    let ended: Vec<Instant> = cached(
         "UPDATE director_assignments
          SET ended_at = greatest(clock_timestamp(), started_at + interval '1 microsecond')
          WHERE plan_id = $1 AND ended_at IS NULL
@@ -124,34 +116,45 @@ pub async fn end_current_assignment(
 
 /// The database clock now (not the transaction's start).
 pub async fn clock_now(conn: &mut AsyncPgConnection) -> ApiResult<DateTime<Utc>> {
-    let now: Instant = diesel::sql_query("SELECT clock_timestamp() AS at")
+    let now: Instant = cached("SELECT clock_timestamp() AS at")
         .get_result(conn)
         .await?;
     Ok(now.at)
 }
 
-/// The plan view for a row, through `lens`: a provider sees no signals and
-/// no other provider's notes.
-pub async fn plan_view(
-    conn: &mut AsyncPgConnection,
-    row: PlanRow,
+/// What a plan view reads besides the plan's row: its director, care and
+/// signals (none through a provider's lens).
+type PlanParts = (Option<CurrentDirector>, Vec<Involvement>, Vec<Signal>);
+
+/// The parts go out together, pipelined on the one connection: one round
+/// trip instead of three (they still run one after the other in
+/// PostgreSQL, in the request's transaction).
+async fn plan_parts(
+    conn: &AsyncPgConnection,
+    plan_id: Uuid,
     lens: Lens<'_>,
-) -> ApiResult<Plan> {
-    let status = row.status()?;
-    // The three reads go out together, pipelined on the one connection: one
-    // round trip instead of three (they still run one after the other in
-    // PostgreSQL, in the request's transaction).
-    let shared: &AsyncPgConnection = conn;
-    let (director, involvements, signals) = futures_util::try_join!(
-        current_director(shared, row.id),
-        plan_involvements(shared, row.id, lens),
+) -> ApiResult<PlanParts> {
+    futures_util::try_join!(
+        current_director(conn, plan_id),
+        plan_involvements(conn, plan_id, lens),
         async {
             match lens.provider {
-                None => plan_signal_views(shared, row.id).await,
+                None => plan_signal_views(conn, plan_id).await,
                 Some(_) => Ok(Vec::new()),
             }
         },
-    )?;
+    )
+}
+
+/// The plan view for a row (read, usually locked, before), through `lens`:
+/// a provider sees no signals and no other provider's notes.
+pub async fn plan_view(conn: &AsyncPgConnection, row: PlanRow, lens: Lens<'_>) -> ApiResult<Plan> {
+    let parts = plan_parts(conn, row.id, lens).await?;
+    assemble(row, parts)
+}
+
+fn assemble(row: PlanRow, (director, involvements, signals): PlanParts) -> ApiResult<Plan> {
+    let status = row.status()?;
     let director = director.map(|d| DirectorRef {
         user_id: d.user_id,
         display_name: d.display_name,
@@ -189,15 +192,17 @@ pub async fn plan_view(
     })
 }
 
-pub async fn load_plan(
-    conn: &mut AsyncPgConnection,
-    plan_id: Uuid,
-    lens: Lens<'_>,
-) -> ApiResult<Plan> {
-    let row = plan_row(conn, plan_id, false)
-        .await?
-        .ok_or_else(|| ApiError::not_found("Plan"))?;
-    plan_view(conn, row, lens).await
+/// The plan view of a plan, `not_found` when there is none. Takes a shared
+/// connection, so a caller can pipeline its audit event with it.
+pub async fn load_plan(conn: &AsyncPgConnection, plan_id: Uuid, lens: Lens<'_>) -> ApiResult<Plan> {
+    // The row and the parts together: nothing in the parts depends on it.
+    let mut shared = conn;
+    let row = plans::table.find(plan_id).select(PlanRow::as_select());
+    let (row, parts) = futures_util::try_join!(
+        async { Ok::<_, ApiError>(row.first(&mut shared).await.optional()?) },
+        plan_parts(conn, plan_id, lens),
+    )?;
+    assemble(row.ok_or_else(|| ApiError::not_found("Plan"))?, parts)
 }
 
 /// Whether `user_id` may direct plans of `municipality`: an active,

@@ -20,6 +20,7 @@ use crate::db::schema::{director_assignments, involvements, plans};
 use crate::domain::{text, PlanStatus, Role};
 use crate::error::{involvements_still_running, ApiError, ApiResult, Invalid};
 use crate::families::access::{authorize_as, authorize_read};
+use crate::families::queries::FactsOf;
 use crate::http::access_reason::AccessReason;
 use crate::http::extract::{ApiJson, ApiQuery};
 use crate::http::pagination::{finish, PageRequest};
@@ -43,13 +44,15 @@ pub async fn authorize_plan(
     rule: impl Fn(&Principal, &FamilyFacts) -> Decision,
     event: AuditEvent,
 ) -> ApiResult<FamilyFacts> {
-    enforce(state, policy::case_role(principal), "plan", event.clone()).await?;
-    let family_id = {
-        let mut conn = state.db().await?;
-        plan_family(&mut conn, plan_id).await?
-    };
-    let family_id = family_id.ok_or_else(|| ApiError::not_found("Plan"))?;
-    authorize_as(state, principal, family_id, rule, event, "plan").await
+    authorize_as(
+        state,
+        principal,
+        FactsOf::Plan(plan_id),
+        rule,
+        event,
+        "plan",
+    )
+    .await
 }
 
 /// Authorises reading a plan or a part of it (its director history,
@@ -66,17 +69,17 @@ pub async fn authorize_plan_read(
     reason: &AccessReason,
 ) -> ApiResult<AuditEvent> {
     let event = AuditEvent::by(principal, "read", resource_type, plan_id);
-    let denied = match reason.as_deref() {
-        Some(r) => event.clone().with_access_reason(r),
-        None => event.clone(),
-    };
-    enforce(state, policy::case_role(principal), "plan", denied).await?;
-    let family_id = {
-        let mut conn = state.db().await?;
-        plan_family(&mut conn, plan_id).await?
-    };
-    let family_id = family_id.ok_or_else(|| ApiError::not_found("Plan"))?;
-    let grant = authorize_read(state, principal, family_id, reason, event.clone(), "plan").await?;
+    // Roles without case access are refused (and audited, with the reason
+    // given) inside, before anything is looked up.
+    let grant = authorize_read(
+        state,
+        principal,
+        FactsOf::Plan(plan_id),
+        reason,
+        event.clone(),
+        "plan",
+    )
+    .await?;
     Ok(grant.stamp(event))
 }
 
@@ -152,7 +155,7 @@ pub async fn create_plan(
     let facts = authorize_as(
         &state,
         &principal,
-        family_id,
+        FactsOf::Family(family_id),
         policy::open_plan,
         event.clone(),
         "family",
@@ -276,7 +279,15 @@ pub async fn get_current_plan(
 ) -> ApiResult<HttpResponse> {
     let family_id = id.into_inner();
     let event = AuditEvent::by(&principal, "read", "plan", "current");
-    let grant = authorize_read(&state, &principal, family_id, &reason, event, "family").await?;
+    let grant = authorize_read(
+        &state,
+        &principal,
+        FactsOf::Family(family_id),
+        &reason,
+        event,
+        "family",
+    )
+    .await?;
     let mut conn = state.db().await?;
     let plan = conn
         .transaction(async |conn| {
@@ -321,7 +332,7 @@ pub async fn list_family_plans(
     let grant = authorize_read(
         &state,
         &principal,
-        family_id,
+        FactsOf::Family(family_id),
         &reason,
         event.clone(),
         "family",
@@ -377,8 +388,13 @@ pub async fn get_plan(
     let mut conn = state.db().await?;
     let plan = conn
         .transaction(async |conn| {
-            let plan = load_plan(conn, plan_id, Lens::full(&state.catalogue)).await?;
-            event.record(conn).await?;
+            // The read and its audit event go out together (pipelined):
+            // one round trip, still one transaction.
+            let shared: &diesel_async::AsyncPgConnection = conn;
+            let (plan, ()) = futures_util::try_join!(
+                load_plan(shared, plan_id, Lens::full(&state.catalogue)),
+                async { Ok(event.record(shared).await?) },
+            )?;
             Ok::<_, ApiError>(plan)
         })
         .await?;

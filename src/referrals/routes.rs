@@ -778,7 +778,7 @@ pub async fn list_referrals(
     };
     event
         .detail(json!({"status": q.status.map(|s| s.as_str()), "results": items.len()}))
-        .record(&mut conn)
+        .record(&conn)
         .await?;
     Ok(HttpResponse::Ok().json(ReferralViewPage { items, next_cursor }))
 }
@@ -814,7 +814,7 @@ pub async fn get_referral(
         }
         ReferralAccess::StatusOnly => ReferralView::Status(row.status_view()?),
     };
-    event.record(&mut conn).await?;
+    event.record(&conn).await?;
     Ok(HttpResponse::Ok().json(view))
 }
 

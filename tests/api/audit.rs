@@ -333,10 +333,10 @@ async fn the_export_streams_ndjson_and_csv_with_the_chain_head_and_is_audited() 
     let w = case_world().await;
     traffic(&w).await;
     // An id a caller chose, that a spreadsheet would run as a formula.
-    let mut conn = w.app.conn().await;
+    let conn = w.app.conn().await;
     AuditEvent::system("read", "family", "=HYPERLINK(\"x\")")
         .municipality("0546")
-        .record(&mut conn)
+        .record(&conn)
         .await
         .unwrap();
     let today = chrono::Utc::now().date_naive();
