@@ -88,8 +88,8 @@ fn run(listener: TcpListener, state: Arc<AppState>, settings: &Settings) -> anyh
         n => n,
     };
     // The request connections are split among the workers (see
-    // db::install_worker_pool); at least two each, so a request that holds
-    // one while its extractor or audit needs another does not wait.
+    // db::install_worker_pool); at least two each, so one slow request does
+    // not hold up every other request of its worker.
     let per_worker = settings.database.pool_size.div_ceil(workers).max(2);
     let wait = std::time::Duration::from_secs(settings.database.acquire_timeout_seconds);
     let database_url = settings.database.url.clone();

@@ -212,6 +212,7 @@ impl ListShape {
         // the signal index (municipality, code, family) does, walked in
         // family order, so the first page stays as cheap with a million
         // families as with ten.
+        //
         // The director of the family's open plan is joined only when a
         // condition needs it (a team lead's page without a director filter
         // does not).
