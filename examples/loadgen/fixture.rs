@@ -58,14 +58,20 @@ pub async fn login(
         .send()
         .await
         .context("logging in")?;
+    token_pair(success_json(response, &format!("login as {username}")).await?)
+}
+
+/// The JSON body of a successful answer; otherwise an error naming `what`,
+/// the status and the body.
+async fn success_json(response: reqwest::Response, what: &str) -> anyhow::Result<Value> {
     if !response.status().is_success() {
         bail!(
-            "login as {username} failed: {} {}",
+            "{what} answered {}: {}",
             response.status(),
             response.text().await.unwrap_or_default()
         );
     }
-    token_pair(response.json().await?)
+    Ok(response.json().await?)
 }
 
 fn token_pair(body: Value) -> anyhow::Result<(String, String, u64)> {
@@ -122,14 +128,7 @@ pub async fn keep_fresh(
 
 async fn get_json(client: &reqwest::Client, url: &str, token: &str) -> anyhow::Result<Value> {
     let response = client.get(url).bearer_auth(token).send().await?;
-    if !response.status().is_success() {
-        bail!(
-            "{url} answered {}: {}",
-            response.status(),
-            response.text().await.unwrap_or_default()
-        );
-    }
-    Ok(response.json().await?)
+    success_json(response, url).await
 }
 
 /// Gathers what the workload needs (reads need only plan ids).
@@ -294,13 +293,7 @@ async fn client_token(client: &reqwest::Client, api: &str) -> anyhow::Result<Str
         .form(&[("grant_type", "client_credentials")])
         .send()
         .await?;
-    if !response.status().is_success() {
-        bail!(
-            "the client-credentials grant answered {}",
-            response.status()
-        );
-    }
-    let body: Value = response.json().await?;
+    let body = success_json(response, "the client-credentials grant").await?;
     Ok(body["access_token"]
         .as_str()
         .context("no access_token")?
