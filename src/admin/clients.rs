@@ -24,6 +24,7 @@ use crate::crypto::SecretBox;
 use crate::db::schema::{client_municipalities, clients, municipalities};
 use crate::domain::referrals::ReferrerType;
 use crate::domain::{text, AgbCode, DomainError, MunicipalityCode};
+use crate::error::ErrorCode;
 use crate::error::{ApiError, ApiResult, Invalid};
 use crate::http::extract::{ApiJson, ApiQuery};
 use crate::http::pagination::{finish, PageRequest};
@@ -128,9 +129,12 @@ pub struct ClientQuery {
 /// HTTP only to a loopback address, for local receivers), without
 /// credentials or fragment, at most 2,000 characters.
 pub fn callback_url(input: &str) -> Result<String, DomainError> {
-    let invalid = |reason: &str| DomainError::new("invalid_url", reason.to_owned());
+    let invalid = |reason: &str| DomainError::new(ErrorCode::InvalidUrl, reason.to_owned());
     if input.len() > 2000 {
-        return Err(DomainError::new("too_long", "At most 2000 characters."));
+        return Err(DomainError::new(
+            ErrorCode::TooLong,
+            "At most 2000 characters.",
+        ));
     }
     let url = url::Url::parse(input).map_err(|_| invalid("Give an absolute https:// URL."))?;
     let loopback = match url.host() {
@@ -160,13 +164,16 @@ pub fn callback_url(input: &str) -> Result<String, DomainError> {
 /// Scopes, each known, without repeats.
 fn scopes(input: &[String]) -> Result<Vec<String>, DomainError> {
     if input.is_empty() {
-        return Err(DomainError::new("required", "Give at least one scope."));
+        return Err(DomainError::new(
+            ErrorCode::Required,
+            "Give at least one scope.",
+        ));
     }
     let mut out: Vec<String> = Vec::new();
     for s in input {
         if !SCOPES.contains(&s.as_str()) {
             return Err(DomainError::new(
-                "unknown_scope",
+                ErrorCode::UnknownScope,
                 "Known scopes: referrals:write, referrals:read.",
             ));
         }
@@ -181,12 +188,15 @@ fn scopes(input: &[String]) -> Result<Vec<String>, DomainError> {
 fn municipality_codes(input: &[String]) -> Result<Vec<String>, DomainError> {
     if input.is_empty() {
         return Err(DomainError::new(
-            "required",
+            ErrorCode::Required,
             "Give at least one municipality.",
         ));
     }
     if input.len() > 400 {
-        return Err(DomainError::new("too_many", "At most 400 municipalities."));
+        return Err(DomainError::new(
+            ErrorCode::TooMany,
+            "At most 400 municipalities.",
+        ));
     }
     let mut out: Vec<String> = Vec::new();
     for code in input {
@@ -211,7 +221,7 @@ async fn set_municipalities(
         .await?;
     if known != codes.len() as i64 {
         return Err(ApiError::unprocessable(
-            "unknown_municipality",
+            ErrorCode::UnknownMunicipality,
             "A municipality in municipalityCodes is not registered.",
         )
         .with_extra("field", "municipalityCodes"));
@@ -343,7 +353,7 @@ impl NewClient {
             if !kind.is_care_professional() {
                 v.push(
                     "agbCode",
-                    "not_allowed",
+                    ErrorCode::NotAllowed,
                     "Only referrer types 02 to 05 carry an AGB code (iJw CD067).",
                 );
             }

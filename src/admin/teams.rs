@@ -14,6 +14,7 @@ use crate::audit::AuditEvent;
 use crate::auth::{enforce, policy, Principal};
 use crate::db::schema::{municipalities, teams};
 use crate::domain::{text, MunicipalityCode, Role};
+use crate::error::ErrorCode;
 use crate::error::{ApiError, ApiResult, Invalid};
 use crate::http::extract::{ApiJson, ApiQuery};
 use crate::http::pagination::{finish, PageRequest};
@@ -87,7 +88,7 @@ pub async fn create_team(
                 .await?;
             if exists == 0 {
                 return Err(ApiError::unprocessable(
-                    "unknown_municipality",
+                    ErrorCode::UnknownMunicipality,
                     "No municipality has this code.",
                 ));
             }
@@ -169,7 +170,7 @@ pub async fn team_in_municipality(
 /// 422 for a team that does not belong to the municipality.
 pub fn unknown_team() -> ApiError {
     ApiError::unprocessable(
-        "unknown_team",
+        ErrorCode::UnknownTeam,
         "The team does not exist in this municipality.",
     )
 }

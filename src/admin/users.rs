@@ -19,6 +19,7 @@ use crate::db::schema::{
     auth_sessions, municipalities, providers, user_served_municipalities, users,
 };
 use crate::domain::{text, DomainError, MunicipalityCode, Role};
+use crate::error::ErrorCode;
 use crate::error::{ApiError, ApiResult, Invalid};
 use crate::http::extract::{ApiJson, ApiQuery};
 use crate::http::pagination::{finish, PageRequest};
@@ -115,7 +116,7 @@ fn username(input: &str) -> Result<String, DomainError> {
         .all(|c| c.is_ascii_alphanumeric() || "._-@".contains(c));
     if !(3..=100).contains(&name.len()) || !ok_chars {
         return Err(DomainError::new(
-            "invalid_username",
+            ErrorCode::InvalidUsername,
             "3 to 100 characters: letters, digits and . _ - @",
         ));
     }
@@ -202,25 +203,33 @@ impl NewUser {
                 .check("municipalityCode", MunicipalityCode::parse(code))
                 .map(Some),
             (None, true) => {
-                v.push("municipalityCode", "required", "Required for this role.");
+                v.push(
+                    "municipalityCode",
+                    ErrorCode::Required,
+                    "Required for this role.",
+                );
                 None
             }
             (None, false) => Some(None),
         };
         if self.role == Role::JgtWorker && self.team_id.is_none() {
-            v.push("teamId", "required", "A JGT worker belongs to a team.");
+            v.push(
+                "teamId",
+                ErrorCode::Required,
+                "A JGT worker belongs to a team.",
+            );
         }
         if self.role == Role::ProviderUser && self.provider_id.is_none() {
             v.push(
                 "providerId",
-                "required",
+                ErrorCode::Required,
                 "A provider user belongs to a provider.",
             );
         }
         if self.role != Role::ProviderUser && self.provider_id.is_some() {
             v.push(
                 "providerId",
-                "not_allowed",
+                ErrorCode::NotAllowed,
                 "Only provider users belong to a provider.",
             );
         }
@@ -228,7 +237,7 @@ impl NewUser {
         if self.role != Role::GiWorker && !served_input.is_empty() {
             v.push(
                 "servedMunicipalityCodes",
-                "not_allowed",
+                ErrorCode::NotAllowed,
                 "Only GI workers serve further municipalities.",
             );
         }
@@ -280,7 +289,7 @@ pub async fn insert_user(
             .await?;
         if found != wanted.len() as i64 {
             return Err(ApiError::unprocessable(
-                "unknown_municipality",
+                ErrorCode::UnknownMunicipality,
                 "A municipality code does not exist.",
             ));
         }
@@ -298,7 +307,7 @@ pub async fn insert_user(
             .await?;
         if found == 0 {
             return Err(ApiError::unprocessable(
-                "unknown_provider",
+                ErrorCode::UnknownProvider,
                 "The provider does not exist.",
             ));
         }

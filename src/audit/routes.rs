@@ -19,6 +19,7 @@ use super::AuditEvent;
 use crate::auth::{enforce, policy, Principal};
 use crate::db::schema::audit_events;
 use crate::domain::MunicipalityCode;
+use crate::error::ErrorCode;
 use crate::error::{ApiError, ApiResult, Invalid};
 use crate::http::extract::ApiQuery;
 use crate::http::pagination::{finish, PageRequest};
@@ -107,12 +108,16 @@ pub fn period(
 ) -> (Option<DateTime<Utc>>, Option<DateTime<Utc>>) {
     for (name, day) in [("from", from), ("to", to)] {
         if day.is_some_and(|d| !YEARS.contains(&d.year())) {
-            v.push(name, "out_of_range", "A day lies between 1900 and 9998.");
+            v.push(
+                name,
+                ErrorCode::OutOfRange,
+                "A day lies between 1900 and 9998.",
+            );
         }
     }
     if let (Some(f), Some(t)) = (from, to) {
         if f > t {
-            v.push("to", "before_from", "to must not be before from.");
+            v.push("to", ErrorCode::BeforeFrom, "to must not be before from.");
         }
     }
     day_bounds(from, to)
@@ -162,7 +167,7 @@ pub async fn list_events(
         if !ok {
             v.push(
                 "action",
-                "invalid_action",
+                ErrorCode::InvalidAction,
                 "An action is lower case letters and _.",
             );
         }

@@ -21,6 +21,7 @@ use crate::audit::AuditEvent;
 use crate::db::schema::{client_municipalities, clients};
 use crate::domain::referrals::ReferrerType;
 use crate::error::ApiError;
+use crate::error::ErrorCode;
 use crate::http::request_context::RequestContext;
 use crate::state::AppState;
 
@@ -137,7 +138,7 @@ pub async fn refuse_on_user_endpoint(
             ApiError::forbidden(
                 "Machine clients may only use the referral endpoints and POST /v1/oauth/token.",
             )
-            .with_code("client_not_allowed")
+            .with_code(ErrorCode::ClientNotAllowed)
         }
         Err(e) => e,
     }

@@ -24,6 +24,7 @@ use super::principal::RequestMeta;
 use super::routes::{count_failure, locked_for};
 use crate::audit::AuditEvent;
 use crate::db::schema::{clients, login_failures};
+use crate::error::ErrorCode;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
@@ -56,18 +57,18 @@ pub struct ClientToken {
 }
 
 /// An OAuth error as problem+json with the RFC 6749 `error` member.
-fn oauth_error(status: StatusCode, error: &'static str, detail: &str) -> ApiError {
-    ApiError::new(status, error, detail).with_extra("error", error)
+fn oauth_error(status: StatusCode, error: ErrorCode, detail: &str) -> ApiError {
+    ApiError::new(status, error, detail).with_extra("error", error.as_str())
 }
 
 fn invalid_request(detail: &str) -> ApiError {
-    oauth_error(StatusCode::BAD_REQUEST, "invalid_request", detail)
+    oauth_error(StatusCode::BAD_REQUEST, ErrorCode::InvalidRequest, detail)
 }
 
 fn invalid_client() -> ApiError {
     oauth_error(
         StatusCode::UNAUTHORIZED,
-        "invalid_client",
+        ErrorCode::InvalidClient,
         "Client authentication failed.",
     )
 }
@@ -89,10 +90,10 @@ fn parse_form(req: &HttpRequest, body: &[u8]) -> ApiResult<HashMap<String, Strin
     if !form {
         return Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
+            ErrorCode::UnsupportedMediaType,
             "Send the token request as application/x-www-form-urlencoded.",
         )
-        .with_extra("error", "invalid_request"));
+        .with_extra("error", ErrorCode::InvalidRequest.as_str()));
     }
     if body.len() > MAX_FORM_BYTES {
         return Err(invalid_request("The token request is too long."));
@@ -168,7 +169,7 @@ pub async fn issue_token(
         Some(_) => {
             return Err(oauth_error(
                 StatusCode::BAD_REQUEST,
-                "unsupported_grant_type",
+                ErrorCode::UnsupportedGrantType,
                 "Only grant_type=client_credentials is supported.",
             ))
         }
@@ -204,10 +205,10 @@ pub async fn issue_token(
             .await?;
         return Err(ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
-            "client_locked",
+            ErrorCode::ClientLocked,
             "Too many failed token requests; try again later.",
         )
-        .with_extra("error", "invalid_client")
+        .with_extra("error", ErrorCode::InvalidClient.as_str())
         .with_retry_after(remaining));
     }
 
@@ -244,7 +245,7 @@ pub async fn issue_token(
                     {
                         return Err(oauth_error(
                             StatusCode::BAD_REQUEST,
-                            "invalid_scope",
+                            ErrorCode::InvalidScope,
                             "Ask only for scopes this client has.",
                         )
                         .with_extra("allowedScopes", scopes));

@@ -19,6 +19,7 @@ use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 
 use crate::domain::DomainError;
+use crate::error::ErrorCode;
 
 fn params() -> Params {
     Params::new(19 * 1024, 2, 1, None).unwrap_or_default()
@@ -79,12 +80,15 @@ pub fn check_policy(password: &str) -> Result<(), DomainError> {
     let n = password.chars().count();
     if n < 12 {
         return Err(DomainError::new(
-            "password_too_short",
+            ErrorCode::PasswordTooShort,
             "Use at least 12 characters.",
         ));
     }
     if n > 128 {
-        return Err(DomainError::new("too_long", "At most 128 characters."));
+        return Err(DomainError::new(
+            ErrorCode::TooLong,
+            "At most 128 characters.",
+        ));
     }
     Ok(())
 }

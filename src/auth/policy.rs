@@ -12,7 +12,7 @@ use super::client::{Caller, ClientPrincipal, SCOPE_REFERRALS_READ, SCOPE_REFERRA
 use super::Principal;
 use crate::domain::referrals::Referrer;
 use crate::domain::Role;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Denial {
@@ -267,16 +267,16 @@ pub fn client_submit_referral(
     c: &ClientPrincipal,
     municipality: &str,
     referrer: &Referrer,
-) -> Result<(), &'static str> {
+) -> Result<(), ErrorCode> {
     if !c.has_scope(SCOPE_REFERRALS_WRITE) {
-        return Err("insufficient_scope");
+        return Err(ErrorCode::InsufficientScope);
     }
     if !c.serves(municipality) {
-        return Err("municipality_not_served");
+        return Err(ErrorCode::MunicipalityNotServed);
     }
     let agb = referrer.agb_code.as_ref().map(|a| a.as_str());
     if referrer.kind != c.referrer_type || agb != c.agb_code.as_deref() {
-        return Err("referrer_mismatch");
+        return Err(ErrorCode::ReferrerMismatch);
     }
     Ok(())
 }

@@ -19,6 +19,7 @@ use crate::audit::AuditEvent;
 use crate::auth::principal::RequestMeta;
 use crate::db::schema::{auth_sessions, login_failures, refresh_tokens, users};
 use crate::domain::Role;
+use crate::error::ErrorCode;
 use crate::error::{ApiError, ApiResult};
 use crate::http::extract::ApiJson;
 use crate::state::AppState;
@@ -70,7 +71,7 @@ pub struct Me {
 fn invalid_credentials() -> ApiError {
     ApiError::new(
         StatusCode::UNAUTHORIZED,
-        "invalid_credentials",
+        ErrorCode::InvalidCredentials,
         "Username or password is incorrect.",
     )
 }
@@ -210,7 +211,7 @@ pub async fn login(
             .await?;
         return Err(ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
-            "account_locked",
+            ErrorCode::AccountLocked,
             "Too many failed logins; try again later.",
         )
         .with_retry_after(remaining));
@@ -385,12 +386,12 @@ pub async fn refresh(
         RefreshOutcome::Issued(pair) => Ok(HttpResponse::Ok().json(pair)),
         RefreshOutcome::Reused => Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
-            "refresh_token_reused",
+            ErrorCode::RefreshTokenReused,
             "This refresh token was already used; the session has been revoked. Log in again.",
         )),
         RefreshOutcome::Invalid => Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
-            "invalid_refresh_token",
+            ErrorCode::InvalidRefreshToken,
             "The refresh token is invalid or its session has ended.",
         )),
     }

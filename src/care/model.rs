@@ -183,11 +183,12 @@ mod tests {
         let today = NaiveDate::from_ymd_opt(2026, 11, 23).unwrap();
         assert!(care_date(today, today).is_ok());
         assert_eq!(
-            care_date(today.succ_opt().unwrap(), today).map_err(|e| e.code),
+            care_date(today.succ_opt().unwrap(), today).map_err(|e| e.code.as_str()),
             Err("in_future")
         );
         assert_eq!(
-            care_date(NaiveDate::from_ymd_opt(416, 1, 1).unwrap(), today).map_err(|e| e.code),
+            care_date(NaiveDate::from_ymd_opt(416, 1, 1).unwrap(), today)
+                .map_err(|e| e.code.as_str()),
             Err("out_of_range")
         );
     }

@@ -33,6 +33,7 @@ use crate::db::sql::cached;
 use crate::domain::care::InvolvementStatus;
 use crate::domain::signals::{SignalCode, SignalStatus};
 use crate::domain::{text, Role};
+use crate::error::ErrorCode;
 use crate::error::{ApiError, ApiResult, Invalid};
 use crate::families::access::authorize_as;
 use crate::families::queries::{family_facts, FactsOf};
@@ -71,7 +72,7 @@ fn care_form<'a>(
     if form.is_none() {
         v.push(
             field,
-            "unknown_care_form",
+            ErrorCode::UnknownCareForm,
             "Not a care form of the catalogue (GET /v1/care-forms).",
         );
     }
@@ -107,13 +108,13 @@ pub(crate) async fn check_references(
     match provider {
         None => {
             return Err(ApiError::unprocessable(
-                "unknown_provider",
+                ErrorCode::UnknownProvider,
                 "The provider does not exist.",
             ))
         }
         Some(false) => {
             return Err(ApiError::unprocessable(
-                "provider_inactive",
+                ErrorCode::ProviderInactive,
                 "The provider takes no new involvements.",
             ))
         }
@@ -129,7 +130,7 @@ pub(crate) async fn check_references(
             .await?;
         if found == 0 {
             return Err(ApiError::unprocessable(
-                "unknown_member",
+                ErrorCode::UnknownMember,
                 "The member is not a current member of the plan's family.",
             ));
         }
@@ -266,7 +267,7 @@ pub async fn create_involvement(
     let (status, requested_on, started_on) = match body.status {
         NewInvolvementStatus::Requested => {
             if body.started_on.is_some() {
-                v.push("startedOn", "not_allowed", "A requested involvement has not started; use POST /v1/involvements/{id}/start.");
+                v.push("startedOn", ErrorCode::NotAllowed, "A requested involvement has not started; use POST /v1/involvements/{id}/start.");
             }
             let requested = date_field(&mut v, "requestedOn", body.requested_on, today);
             (InvolvementStatus::Requested, requested, Some(None))
@@ -281,7 +282,7 @@ pub async fn create_involvement(
                         if s < r {
                             v.push(
                                 "startedOn",
-                                "before_requested",
+                                ErrorCode::BeforeRequested,
                                 "Care cannot start before it was requested.",
                             );
                             None
@@ -478,14 +479,14 @@ pub async fn start_involvement(
                 .ok_or_else(|| ApiError::not_found("Involvement"))?;
             if row.status()? != InvolvementStatus::Requested {
                 return Err(ApiError::conflict(
-                    "involvement_not_requested",
+                    ErrorCode::InvolvementNotRequested,
                     "Only requested care can start; this involvement has started or ended.",
                 ));
             }
             if started_on < row.requested_on {
                 return Err(ApiError::invalid_field(
                     "startedOn",
-                    "before_requested",
+                    ErrorCode::BeforeRequested,
                     "Care cannot start before it was requested.",
                 ));
             }
@@ -591,15 +592,16 @@ pub(crate) async fn end_locked(
     note: Option<&str>,
 ) -> ApiResult<()> {
     if row.status()? == InvolvementStatus::Ended {
-        return Err(
-            ApiError::conflict("involvement_ended", "This involvement has already ended.")
-                .with_extra("involvementId", row.id.to_string()),
-        );
+        return Err(ApiError::conflict(
+            ErrorCode::InvolvementEnded,
+            "This involvement has already ended.",
+        )
+        .with_extra("involvementId", row.id.to_string()));
     }
     if ended_on < row.started_on.unwrap_or(row.requested_on) {
         return Err(ApiError::invalid_field(
             "endedOn",
-            "before_start",
+            ErrorCode::BeforeStart,
             "Care cannot end before it started (or was requested).",
         ));
     }
@@ -650,15 +652,23 @@ pub async fn scale_plan(
     if step.end.is_empty() && step.start.is_empty() {
         v.push(
             "start",
-            "empty_step",
+            ErrorCode::EmptyStep,
             "A step ends or starts at least one involvement.",
         );
     }
     if step.end.len() > MAX_STEP_ITEMS {
-        v.push("end", "too_many", "At most 20 involvements per step.");
+        v.push(
+            "end",
+            ErrorCode::TooMany,
+            "At most 20 involvements per step.",
+        );
     }
     if step.start.len() > MAX_STEP_ITEMS {
-        v.push("start", "too_many", "At most 20 involvements per step.");
+        v.push(
+            "start",
+            ErrorCode::TooMany,
+            "At most 20 involvements per step.",
+        );
     }
     for (i, e) in step.end.iter().enumerate() {
         if step.end[..i]
@@ -667,7 +677,7 @@ pub async fn scale_plan(
         {
             v.push(
                 format!("end[{i}].involvementId"),
-                "duplicate",
+                ErrorCode::Duplicate,
                 "Named twice in this step.",
             );
         }
@@ -697,7 +707,7 @@ pub async fn scale_plan(
                 let row = involvement_row(conn, e.involvement_id, true).await?;
                 let row = row.filter(|r| r.plan_id == plan_id).ok_or_else(|| {
                     ApiError::unprocessable(
-                        "involvement_not_in_plan",
+                        ErrorCode::InvolvementNotInPlan,
                         "An involvement to end does not belong to this plan.",
                     )
                     .with_extra("involvementId", e.involvement_id.to_string())
@@ -819,7 +829,7 @@ pub async fn acknowledge_signal(
     let Some(code) = SignalCode::parse(&code) else {
         return Err(ApiError::invalid_field(
             "code",
-            "unknown_signal",
+            ErrorCode::UnknownSignal,
             "Not a signal code.",
         ));
     };
@@ -859,7 +869,7 @@ pub async fn acknowledge_signal(
             let row = row.ok_or_else(|| {
                 ApiError::new(
                     StatusCode::NOT_FOUND,
-                    "signal_not_found",
+                    ErrorCode::SignalNotFound,
                     "This signal does not hold for the plan now.",
                 )
             })?;

@@ -1,6 +1,7 @@
 //! Burgerservicenummer: 9 digits passing the 11-proof (elfproef).
 
 use super::DomainError;
+use super::ErrorCode;
 
 /// A BSN that passed the 11-proof. Its Debug form is redacted so it cannot
 /// leak into logs by accident.
@@ -14,12 +15,15 @@ impl Bsn {
         let digits: Vec<u32> = input.chars().filter_map(|c| c.to_digit(10)).collect();
         if input.len() != 9 || digits.len() != 9 {
             return Err(DomainError::new(
-                "invalid_bsn",
+                ErrorCode::InvalidBsn,
                 "A BSN has exactly 9 digits.",
             ));
         }
         if digits.iter().all(|d| *d == 0) {
-            return Err(DomainError::new("invalid_bsn", "000000000 is not a BSN."));
+            return Err(DomainError::new(
+                ErrorCode::InvalidBsn,
+                "000000000 is not a BSN.",
+            ));
         }
         let sum: i64 = digits
             .iter()
@@ -31,7 +35,7 @@ impl Bsn {
             .sum();
         if sum % 11 != 0 {
             return Err(DomainError::new(
-                "invalid_bsn",
+                ErrorCode::InvalidBsn,
                 "This number fails the BSN 11-proof.",
             ));
         }
@@ -81,8 +85,14 @@ mod tests {
 
     #[test]
     fn refuses_numbers_that_fail_the_eleven_proof() {
-        assert_eq!(Bsn::parse("123456789").unwrap_err().code, "invalid_bsn");
-        assert_eq!(Bsn::parse("111222334").unwrap_err().code, "invalid_bsn");
+        assert_eq!(
+            Bsn::parse("123456789").unwrap_err().code.as_str(),
+            "invalid_bsn"
+        );
+        assert_eq!(
+            Bsn::parse("111222334").unwrap_err().code.as_str(),
+            "invalid_bsn"
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Fixed-format identifiers of the Dutch care system.
 
 use super::DomainError;
+use super::ErrorCode;
 
 fn digits(input: &str, n: usize) -> bool {
     input.len() == n && input.bytes().all(|b| b.is_ascii_digit())
@@ -16,7 +17,7 @@ impl MunicipalityCode {
             Ok(Self(input.to_owned()))
         } else {
             Err(DomainError::new(
-                "invalid_municipality_code",
+                ErrorCode::InvalidMunicipalityCode,
                 "A municipality code is 4 digits, e.g. 0546.",
             ))
         }
@@ -37,7 +38,7 @@ impl AgbCode {
             Ok(Self(input.to_owned()))
         } else {
             Err(DomainError::new(
-                "invalid_agb_code",
+                ErrorCode::InvalidAgbCode,
                 "An AGB code is 8 digits.",
             ))
         }

@@ -5,6 +5,7 @@
 pub mod bsn;
 pub mod care;
 pub mod codes;
+pub mod error_code;
 pub mod referrals;
 pub mod roles;
 pub mod signals;
@@ -12,17 +13,18 @@ pub mod text;
 
 pub use bsn::Bsn;
 pub use codes::{AgbCode, MunicipalityCode};
+pub use error_code::ErrorCode;
 pub use roles::Role;
 
 /// Why a value was refused: a stable code and a sentence for people.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DomainError {
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub reason: String,
 }
 
 impl DomainError {
-    pub fn new(code: &'static str, reason: impl Into<String>) -> Self {
+    pub fn new(code: ErrorCode, reason: impl Into<String>) -> Self {
         Self {
             code,
             reason: reason.into(),
@@ -48,13 +50,13 @@ pub fn past_date(
 ) -> Result<chrono::NaiveDate, DomainError> {
     if date > today {
         return Err(DomainError::new(
-            "in_future",
+            ErrorCode::InFuture,
             format!("{what} cannot be in the future."),
         ));
     }
     if date < chrono::NaiveDate::from_ymd_opt(1900, 1, 1).unwrap_or(chrono::NaiveDate::MIN) {
         return Err(DomainError::new(
-            "out_of_range",
+            ErrorCode::OutOfRange,
             format!("{what} before 1900 is not plausible."),
         ));
     }

@@ -2,6 +2,7 @@
 //! referrer is named, the status life cycle, and the decline reasons. Pure
 //! rules; the matching into a family's plan lives in `crate::referrals`.
 
+use super::ErrorCode;
 use super::{AgbCode, DomainError};
 
 /// iJw referrer type (COD327). Code `07` (no longer in use in iJw 3) and any
@@ -54,7 +55,7 @@ impl ReferrerType {
             .find(|t| t.code() == code)
             .ok_or_else(|| {
                 DomainError::new(
-                    "unknown_referrer_type",
+                    ErrorCode::UnknownReferrerType,
                     "Not an iJw referrer type (COD327): use 01, 02, 03, 04, 05, 06 or 08.",
                 )
             })
@@ -117,14 +118,14 @@ pub fn referrer(
             (false, false) => errors.push((
                 "referrerAgbCode",
                 DomainError::new(
-                    "required",
+                    ErrorCode::Required,
                     "Referrer types 02 to 05 name the referrer by referrerAgbCode or referrerName (iJw CD066).",
                 ),
             )),
             (true, true) => errors.push((
                 "referrerName",
                 DomainError::new(
-                    "not_allowed",
+                    ErrorCode::NotAllowed,
                     "Give either referrerAgbCode or referrerName, not both (iJw CD068).",
                 ),
             )),
@@ -135,7 +136,7 @@ pub fn referrer(
         errors.push((
             "referrerAgbCode",
             DomainError::new(
-                "not_allowed",
+                ErrorCode::NotAllowed,
                 "Only referrer types 02 to 05 carry an AGB code (iJw CD067).",
             ),
         ));
@@ -242,7 +243,7 @@ impl DeclineReason {
             .find(|r| r.code() == code)
             .ok_or_else(|| {
                 DomainError::new(
-                    "unknown_reason_code",
+                    ErrorCode::UnknownReasonCode,
                     "Use WJ759 code 5 (other municipality), 6 (stacked care), 7 (care content), 8 (residence principle), or duplicate or other.",
                 )
             })
@@ -261,7 +262,7 @@ mod tests {
     fn fields(r: Result<Referrer, Vec<FieldError>>) -> Vec<(&'static str, &'static str)> {
         match r {
             Ok(_) => vec![],
-            Err(e) => e.into_iter().map(|(f, e)| (f, e.code)).collect(),
+            Err(e) => e.into_iter().map(|(f, e)| (f, e.code.as_str())).collect(),
         }
     }
 

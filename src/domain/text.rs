@@ -1,12 +1,13 @@
 //! Free-text fields: trimmed, non-empty, bounded, no control characters.
 
 use super::DomainError;
+use super::ErrorCode;
 
 /// A required text of at most `max` characters.
 pub fn required(input: &str, max: usize) -> Result<String, DomainError> {
     let trimmed = input.trim();
     if trimmed.is_empty() {
-        return Err(DomainError::new("required", "Must not be empty."));
+        return Err(DomainError::new(ErrorCode::Required, "Must not be empty."));
     }
     bounded(trimmed, max)
 }
@@ -30,7 +31,7 @@ pub fn optional(input: Option<&str>, max: usize) -> Result<Option<String>, Domai
 fn bounded(text: &str, max: usize) -> Result<String, DomainError> {
     if text.chars().count() > max {
         return Err(DomainError::new(
-            "too_long",
+            ErrorCode::TooLong,
             format!("At most {max} characters."),
         ));
     }
@@ -39,7 +40,7 @@ fn bounded(text: &str, max: usize) -> Result<String, DomainError> {
         .any(|c| c.is_control() && c != '\n' && c != '\t')
     {
         return Err(DomainError::new(
-            "invalid_characters",
+            ErrorCode::InvalidCharacters,
             "Control characters are not allowed.",
         ));
     }
@@ -53,15 +54,21 @@ mod tests {
     #[test]
     fn trims_and_bounds() {
         assert_eq!(required("  Jansen ", 10).unwrap(), "Jansen");
-        assert_eq!(required("   ", 10).unwrap_err().code, "required");
-        assert_eq!(required("abcdefghijk", 10).unwrap_err().code, "too_long");
+        assert_eq!(required("   ", 10).unwrap_err().code.as_str(), "required");
         assert_eq!(
-            required("a\u{0}b", 10).unwrap_err().code,
+            required("abcdefghijk", 10).unwrap_err().code.as_str(),
+            "too_long"
+        );
+        assert_eq!(
+            required("a\u{0}b", 10).unwrap_err().code.as_str(),
             "invalid_characters"
         );
         assert_eq!(optional(Some("  "), 10).unwrap(), None);
         assert_eq!(replacement(None, 10).unwrap(), None);
         assert_eq!(replacement(Some(" x "), 10).unwrap().as_deref(), Some("x"));
-        assert_eq!(replacement(Some("  "), 10).unwrap_err().code, "required");
+        assert_eq!(
+            replacement(Some("  "), 10).unwrap_err().code.as_str(),
+            "required"
+        );
     }
 }

@@ -7,6 +7,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::domain::{text, Bsn, DomainError, MemberRole, MunicipalityCode, PlanStatus};
+use crate::error::ErrorCode;
 use crate::error::{ApiResult, Invalid};
 
 pub const MAX_MEMBERS: usize = 30;
@@ -134,13 +135,17 @@ impl NewFamily {
         );
         let name = v.check("name", text::required(&self.name, 200));
         if self.members.is_empty() {
-            v.push("members", "required", "A family has at least one member.");
+            v.push(
+                "members",
+                ErrorCode::Required,
+                "A family has at least one member.",
+            );
         } else if self.members.len() > MAX_MEMBERS {
-            v.push("members", "too_many", "At most 30 members.");
+            v.push("members", ErrorCode::TooMany, "At most 30 members.");
         } else if !self.members.iter().any(|m| m.role == MemberRole::Child) {
             v.push(
                 "members",
-                "child_required",
+                ErrorCode::ChildRequired,
                 "A family has at least one child.",
             );
         }
@@ -156,7 +161,7 @@ impl NewFamily {
                 if seen.contains(&bsn.as_str()) {
                     v.push(
                         format!("members[{i}].bsn"),
-                        "duplicate",
+                        ErrorCode::Duplicate,
                         "The same BSN appears twice.",
                     );
                 }

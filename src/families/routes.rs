@@ -21,6 +21,7 @@ use crate::crypto::BsnVault;
 use crate::db::schema::{families, family_members};
 use crate::db::sql::cached;
 use crate::domain::{text, Bsn, MemberRole, Role};
+use crate::error::ErrorCode;
 use crate::error::{ApiError, ApiResult, Invalid};
 use crate::http::access_reason::AccessReason;
 use crate::http::extract::{ApiJson, ApiQuery};
@@ -88,14 +89,17 @@ async fn ensure_child_not_elsewhere(
 
 fn bsn_conflict(field: &str) -> ApiError {
     ApiError::conflict(
-        "bsn_in_other_family",
+        ErrorCode::BsnInOtherFamily,
         "A child with this BSN is already an active member of another family.",
     )
     .with_extra("field", field)
 }
 
 fn name_bsn_field(err: ApiError, field: &str) -> ApiError {
-    if err.code == "bsn_in_other_family" || err.code == "member_already_in_family" {
+    if matches!(
+        err.code,
+        ErrorCode::BsnInOtherFamily | ErrorCode::MemberAlreadyInFamily
+    ) {
         err.with_extra("field", field)
     } else {
         err
@@ -568,7 +572,7 @@ pub async fn update_member(
     if update.ended_on.is_some_and(|d| d > today) {
         v.push(
             "endedOn",
-            "in_future",
+            ErrorCode::InFuture,
             "A membership can only be ended today or in the past.",
         );
     }
@@ -589,7 +593,7 @@ pub async fn update_member(
                 if ended < current.started_on {
                     return Err(ApiError::invalid_field(
                         "endedOn",
-                        "before_start",
+                        ErrorCode::BeforeStart,
                         "A membership cannot end before it started.",
                     ));
                 }

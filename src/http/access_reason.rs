@@ -8,7 +8,7 @@ use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
 use utoipa::openapi::{ObjectBuilder, Required, Type};
 use utoipa::IntoParams;
 
-use crate::error::{ApiError, InvalidParam};
+use crate::error::{ApiError, ErrorCode, InvalidParam};
 
 /// Name of the header, as documented and as named in validation errors.
 pub const HEADER: &str = "X-Access-Reason";
@@ -33,21 +33,21 @@ impl AccessReason {
         let Some(raw) = raw else {
             return Ok(Self(None));
         };
-        let invalid = |code: &str, reason: &str| {
+        let invalid = |code: ErrorCode, reason: &str| {
             ApiError::validation(vec![InvalidParam::new(HEADER, code, reason)])
         };
         let text = std::str::from_utf8(raw)
-            .map_err(|_| invalid("invalid_value", "The reason must be UTF-8 text."))?
+            .map_err(|_| invalid(ErrorCode::InvalidValue, "The reason must be UTF-8 text."))?
             .trim();
         if text.is_empty() {
             return Err(invalid(
-                "required",
+                ErrorCode::Required,
                 "State why you open this family, or leave the header out.",
             ));
         }
         if text.chars().count() > MAX_REASON_CHARS {
             return Err(invalid(
-                "too_long",
+                ErrorCode::TooLong,
                 "The reason may be at most 500 characters.",
             ));
         }
@@ -115,10 +115,10 @@ mod tests {
             (&[0xff, 0xfe][..], "invalid_value"),
         ] {
             let err = AccessReason::parse(Some(raw)).unwrap_err();
-            assert_eq!(err.code, "validation_failed");
+            assert_eq!(err.code.as_str(), "validation_failed");
             assert_eq!(err.invalid_params.len(), 1);
             assert_eq!(err.invalid_params[0].name, HEADER);
-            assert_eq!(err.invalid_params[0].code, code);
+            assert_eq!(err.invalid_params[0].code.as_str(), code);
         }
         let max = "é".repeat(MAX_REASON_CHARS);
         assert!(AccessReason::parse(Some(max.as_bytes())).is_ok());

@@ -11,6 +11,7 @@ use serde::de::DeserializeOwned;
 
 use super::objects_only::ObjectsOnly;
 use super::MAX_BODY_BYTES;
+use crate::error::ErrorCode;
 use crate::error::{ApiError, InvalidParam};
 
 /// A JSON request body, limited to 1 MiB, unknown fields refused by the DTOs.
@@ -46,14 +47,17 @@ impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
             if !content_type_ok {
                 return Err(ApiError::new(
                     StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                    "unsupported_media_type",
+                    ErrorCode::UnsupportedMediaType,
                     "Send the body as application/json.",
                 ));
             }
             let mut body = Vec::new();
             while let Some(chunk) = payload.next().await {
                 let chunk = chunk.map_err(|_| {
-                    ApiError::bad_request("unreadable_body", "The request body could not be read.")
+                    ApiError::bad_request(
+                        ErrorCode::UnreadableBody,
+                        "The request body could not be read.",
+                    )
                 })?;
                 if body.len() + chunk.len() > MAX_BODY_BYTES {
                     return Err(too_large());
@@ -68,7 +72,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
 fn too_large() -> ApiError {
     ApiError::new(
         StatusCode::PAYLOAD_TOO_LARGE,
-        "payload_too_large",
+        ErrorCode::PayloadTooLarge,
         "The request body exceeds the limit of 1 MiB.",
     )
 }
@@ -77,7 +81,7 @@ fn too_large() -> ApiError {
 pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::bad_request(
-            "body_required",
+            ErrorCode::BodyRequired,
             "A JSON request body is required.",
         ));
     }
@@ -88,7 +92,7 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
         match inner.classify() {
             serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
                 ApiError::bad_request(
-                    "malformed_json",
+                    ErrorCode::MalformedJson,
                     format!("The body is not valid JSON: {inner}."),
                 )
             }
@@ -97,7 +101,7 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     })?;
     de.end().map_err(|_| {
         ApiError::bad_request(
-            "malformed_json",
+            ErrorCode::MalformedJson,
             "The body has trailing characters after the JSON document.",
         )
     })?;
@@ -123,13 +127,16 @@ fn data_error(path: &str, message: &str) -> InvalidParam {
         }
     };
     let (name, code) = if message.starts_with("unknown field") {
-        (join(quoted.as_deref().unwrap_or("?")), "unknown_field")
+        (
+            join(quoted.as_deref().unwrap_or("?")),
+            ErrorCode::UnknownField,
+        )
     } else if message.starts_with("missing field") {
-        (join(quoted.as_deref().unwrap_or("?")), "required")
+        (join(quoted.as_deref().unwrap_or("?")), ErrorCode::Required)
     } else if message.starts_with("invalid type") {
-        (path.to_owned(), "invalid_type")
+        (path.to_owned(), ErrorCode::InvalidType)
     } else {
-        (path.to_owned(), "invalid_value")
+        (path.to_owned(), ErrorCode::InvalidValue)
     };
     let name = if name == "." || name.is_empty() {
         "body".to_owned()
@@ -169,12 +176,12 @@ pub fn path_error(_err: actix_web::error::PathError, req: &HttpRequest) -> actix
         .match_info()
         .iter()
         .filter(|(_, value)| uuid::Uuid::parse_str(value).is_err())
-        .map(|(name, _)| InvalidParam::new(name, "invalid_uuid", "Must be a UUID."))
+        .map(|(name, _)| InvalidParam::new(name, ErrorCode::InvalidUuid, "Must be a UUID."))
         .collect();
     let invalid = if invalid.is_empty() {
         vec![InvalidParam::new(
             "path",
-            "invalid_value",
+            ErrorCode::InvalidValue,
             "A path parameter is invalid.",
         )]
     } else {

@@ -13,6 +13,7 @@ use actix_web::http::{header, StatusCode};
 use actix_web::middleware::ErrorHandlerResponse;
 use actix_web::HttpRequest;
 
+use crate::error::ErrorCode;
 use crate::error::{ApiError, PROBLEM_JSON};
 
 /// Semantic version of the API contract, sent as `API-Version` on every response.
@@ -36,23 +37,25 @@ pub fn problemize<B: actix_web::body::MessageBody + 'static>(
     }
     let status = res.status();
     let error = match status {
-        StatusCode::NOT_FOUND => ApiError::new(status, "not_found", "No resource at this path."),
+        StatusCode::NOT_FOUND => {
+            ApiError::new(status, ErrorCode::NotFound, "No resource at this path.")
+        }
         StatusCode::METHOD_NOT_ALLOWED => ApiError::new(
             status,
-            "method_not_allowed",
+            ErrorCode::MethodNotAllowed,
             "This method is not supported on this path.",
         ),
         StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
             status,
-            "payload_too_large",
+            ErrorCode::PayloadTooLarge,
             "The request body exceeds the limit of 1 MiB.",
         ),
         s if s.is_server_error() => ApiError::new(
             s,
-            "internal_error",
+            ErrorCode::InternalError,
             "An unexpected error occurred; it has been logged with the request id.",
         ),
-        s => ApiError::new(s, "http_error", crate::error::title_for(s)),
+        s => ApiError::new(s, ErrorCode::HttpError, crate::error::title_for(s)),
     };
     let (req, res) = res.into_parts();
     let mut new = actix_web::ResponseError::error_response(&error);
@@ -106,7 +109,7 @@ pub fn require_if_match(req: &HttpRequest) -> Result<i32, ApiError> {
     if_match(req)?.ok_or_else(|| {
         ApiError::new(
             StatusCode::PRECONDITION_REQUIRED,
-            "if_match_required",
+            ErrorCode::IfMatchRequired,
             "Send If-Match with the plan's current ETag to change it.",
         )
     })

@@ -8,6 +8,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::error::ApiError;
+use crate::error::ErrorCode;
 
 pub const DEFAULT_LIMIT: i64 = 50;
 pub const MAX_LIMIT: i64 = 200;
@@ -24,7 +25,7 @@ impl<K: DeserializeOwned> PageRequest<K> {
         if !(1..=MAX_LIMIT).contains(&limit) {
             return Err(ApiError::invalid_field(
                 "limit",
-                "out_of_range",
+                ErrorCode::OutOfRange,
                 "limit must be between 1 and 200.",
             ));
         }
@@ -33,7 +34,7 @@ impl<K: DeserializeOwned> PageRequest<K> {
             Some(c) => Some(decode_cursor(c).ok_or_else(|| {
                 ApiError::invalid_field(
                     "cursor",
-                    "invalid_cursor",
+                    ErrorCode::InvalidCursor,
                     "Use the nextCursor of a previous page.",
                 )
             })?),

@@ -6,6 +6,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::domain::{text, GoalRealisation, PlanStatus, Role};
+use crate::error::ErrorCode;
 use crate::error::{ApiResult, Invalid};
 
 pub const MAX_GOALS: usize = 50;
@@ -95,7 +96,7 @@ impl ClosePlan {
         {
             v.push(
                 "outcome.satisfactionScore",
-                "out_of_range",
+                ErrorCode::OutOfRange,
                 "A score from 1 to 10.",
             );
         }
@@ -117,7 +118,7 @@ impl ClosePlan {
 /// Parses a goal list, keeping given ids and minting new ones.
 pub fn parse_goals(goals: &[GoalInput], field: &str, v: &mut Invalid) -> Option<Vec<Goal>> {
     if goals.len() > MAX_GOALS {
-        v.push(field, "too_many", "At most 50 goals.");
+        v.push(field, ErrorCode::TooMany, "At most 50 goals.");
         return None;
     }
     let mut out = Vec::new();

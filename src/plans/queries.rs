@@ -11,6 +11,7 @@ use crate::care::queries::{plan_involvements, plan_signal_views, Lens};
 use crate::db::schema::{director_assignments, plans, user_served_municipalities, users};
 use crate::db::sql::cached;
 use crate::domain::{GoalRealisation, PlanStatus, Role};
+use crate::error::ErrorCode;
 use crate::error::{ApiError, ApiResult};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -244,7 +245,7 @@ pub async fn is_eligible_director(
 
 pub fn director_not_eligible() -> ApiError {
     ApiError::unprocessable(
-        "director_not_eligible",
+        ErrorCode::DirectorNotEligible,
         "This user cannot direct the plan: it must be an active JGT or GI worker of the plan's municipality (or a GI serving it).",
     )
 }

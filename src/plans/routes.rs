@@ -18,6 +18,7 @@ use crate::care::queries::{providers_in_plan, Lens};
 use crate::care::state::sync_signals;
 use crate::db::schema::{director_assignments, involvements, plans};
 use crate::domain::{text, PlanStatus, Role};
+use crate::error::ErrorCode;
 use crate::error::{involvements_still_running, ApiError, ApiResult, Invalid};
 use crate::families::access::{authorize_as, authorize_read};
 use crate::families::queries::FactsOf;
@@ -85,7 +86,7 @@ pub async fn authorize_plan_read(
 
 fn plan_closed() -> ApiError {
     ApiError::conflict(
-        "plan_closed",
+        ErrorCode::PlanClosed,
         "The plan is closed; open a new plan for the family instead.",
     )
 }
@@ -127,7 +128,7 @@ pub async fn lock_for_change(
     };
     policy::change_plan(principal, &fresh).map_err(|_| {
         ApiError::conflict(
-            "director_changed",
+            ErrorCode::DirectorChanged,
             "The plan's director changed while this request was handled; reload and retry.",
         )
     })?;
@@ -241,7 +242,7 @@ pub async fn create_plan(
             .insert_header(("ETag", etag(plan.version)))
             .insert_header(("Location", format!("/v1/plans/{plan_id}")))
             .json(plan)),
-        Err(e) if e.code == "plan_already_open" && !e.extra.contains_key("openPlanId") => {
+        Err(e) if e.code == ErrorCode::PlanAlreadyOpen && !e.extra.contains_key("openPlanId") => {
             // Lost the race at the unique index: name the plan that won.
             let open: Option<Uuid> = plans::table
                 .filter(plans::family_id.eq(family_id))
@@ -258,7 +259,7 @@ pub async fn create_plan(
 
 fn plan_already_open(open: Option<Uuid>) -> ApiError {
     let e = ApiError::conflict(
-        "plan_already_open",
+        ErrorCode::PlanAlreadyOpen,
         "This family already has an open plan; close it before opening another.",
     );
     match open {
@@ -301,7 +302,7 @@ pub async fn get_current_plan(
             let row = row.ok_or_else(|| {
                 ApiError::new(
                     StatusCode::NOT_FOUND,
-                    "no_open_plan",
+                    ErrorCode::NoOpenPlan,
                     "The family has no open plan.",
                 )
             })?;

@@ -21,6 +21,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::db::schema::idempotency_keys;
+use crate::error::ErrorCode;
 use crate::error::{ApiError, ApiResult};
 
 pub const HEADER: &str = "Idempotency-Key";
@@ -30,7 +31,7 @@ pub fn key_of(req: &HttpRequest) -> ApiResult<String> {
     let missing = || {
         ApiError::invalid_field(
             HEADER,
-            "required",
+            ErrorCode::Required,
             "Send an Idempotency-Key header (for example a UUID) so retries are safe.",
         )
     };
@@ -48,7 +49,7 @@ pub fn key_of(req: &HttpRequest) -> ApiResult<String> {
 fn invalid_key() -> ApiError {
     ApiError::invalid_field(
         HEADER,
-        "invalid_idempotency_key",
+        ErrorCode::InvalidIdempotencyKey,
         "Use 1 to 255 visible ASCII characters.",
     )
 }
@@ -103,7 +104,7 @@ pub async fn claim(
         .await?;
     if stored_hash != hash {
         return Err(ApiError::unprocessable(
-            "idempotency_key_reused",
+            ErrorCode::IdempotencyKeyReused,
             "This Idempotency-Key was used for a different request; use a new key for a new request.",
         ));
     }

@@ -29,6 +29,7 @@ use crate::db::schema::{families, involvements, plans, teams};
 use crate::domain::care::InvolvementStatus;
 use crate::domain::referrals::MatchBasis;
 use crate::domain::PlanStatus;
+use crate::error::ErrorCode;
 use crate::error::{ApiError, ApiResult};
 use crate::families::model::MemberSpec;
 use crate::families::routes::insert_member;
@@ -184,7 +185,7 @@ pub async fn register_family(
         .optional()?;
     let team = team.ok_or_else(|| {
         ApiError::unprocessable(
-            "no_team",
+            ErrorCode::NoTeam,
             "The municipality has no team yet to take in a new family.",
         )
     })?;
@@ -313,7 +314,7 @@ pub async fn land(
     };
     let form = state.catalogue.get(code).ok_or_else(|| {
         ApiError::unprocessable(
-            "unknown_care_form",
+            ErrorCode::UnknownCareForm,
             "The requested care form is no longer in the catalogue.",
         )
     })?;

@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use crate::domain::referrals::{self, MatchBasis, ReferralStatus, Referrer, Urgency};
 use crate::domain::{text, AgbCode, MemberRole, MunicipalityCode};
+use crate::error::ErrorCode;
 use crate::error::{ApiResult, Invalid};
 use crate::families::model::{MemberSpec, NewMember};
 
@@ -130,7 +131,7 @@ impl NewReferral {
         let child = person(&self.child, MemberRole::Child, "child.", &mut v, today);
         let parents_in = self.parents.as_deref().unwrap_or_default();
         if parents_in.len() > MAX_PARENTS {
-            v.push("parents", "too_many", "At most 4 parents.");
+            v.push("parents", ErrorCode::TooMany, "At most 4 parents.");
         }
         let parents: Vec<Option<MemberSpec>> = parents_in
             .iter()
@@ -159,7 +160,11 @@ impl NewReferral {
                     } else {
                         format!("parents[{}].bsn", i - 1)
                     };
-                    v.push(field, "duplicate", "The same BSN is given for two people.");
+                    v.push(
+                        field,
+                        ErrorCode::Duplicate,
+                        "The same BSN is given for two people.",
+                    );
                 }
                 seen.push(bsn);
             }
@@ -171,7 +176,7 @@ impl NewReferral {
             Some(_) => {
                 v.push(
                     "requestedCareFormCode",
-                    "unknown_care_form",
+                    ErrorCode::UnknownCareForm,
                     "Not a care form of the catalogue (GET /v1/care-forms).",
                 );
                 None

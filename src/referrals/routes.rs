@@ -31,6 +31,7 @@ use crate::db::schema::{
 use crate::domain::care::{EndReason, InvolvementStatus};
 use crate::domain::referrals::{DeclineReason, MatchBasis, ReferralStatus};
 use crate::domain::{text, Bsn, MemberRole, PlanStatus};
+use crate::error::ErrorCode;
 use crate::error::{ApiError, ApiResult, Invalid};
 use crate::families::model::MemberSpec;
 use crate::http::extract::{ApiJson, ApiQuery};
@@ -43,16 +44,6 @@ type State = web::Data<Arc<AppState>>;
 
 /// Operation name under which idempotency keys of submissions are kept.
 const CREATE_OPERATION: &str = "createReferral";
-
-/// Conflicts a submission can lose against a concurrent change of the
-/// same family by a user; the whole transaction is then run again.
-const RETRYABLE: &[&str] = &[
-    "bsn_in_other_family",
-    "member_already_in_family",
-    "plan_already_open",
-    "involvement_exists",
-    "concurrent_update",
-];
 
 /// A referral as the caller may see it: in full for the intake queue, or
 /// status and dates for its referrer.
@@ -436,13 +427,15 @@ pub async fn create_referral(
                     &state,
                     event
                         .clone()
-                        .detail(json!({"reason": code}))
+                        .detail(json!({"reason": code.as_str()}))
                         .as_access_denied(),
                 )
                 .await?;
                 return Err(ApiError::forbidden(match code {
-                    "insufficient_scope" => "This token lacks the referrals:write scope.",
-                    "municipality_not_served" => "This client does not refer to this municipality.",
+                    ErrorCode::InsufficientScope => "This token lacks the referrals:write scope.",
+                    ErrorCode::MunicipalityNotServed => {
+                        "This client does not refer to this municipality."
+                    }
                     _ => "A client refers only as itself: its own referrer type and AGB code.",
                 })
                 .with_code(code));
@@ -471,7 +464,7 @@ pub async fn create_referral(
             })
             .await;
         match result {
-            Err(e) if attempt < 3 && RETRYABLE.contains(&e.code) => continue,
+            Err(e) if attempt < 3 && e.code.is_retryable_conflict() => continue,
             other => break other?,
         }
     };
@@ -524,7 +517,7 @@ async fn submit(
         .await?;
     if known == 0 {
         return Err(ApiError::unprocessable(
-            "unknown_municipality",
+            ErrorCode::UnknownMunicipality,
             "The municipality is not registered.",
         )
         .with_extra("field", "municipalityCode"));
@@ -542,14 +535,14 @@ async fn submit(
                 Some((id, true)) => Some(id),
                 Some((_, false)) => {
                     return Err(ApiError::unprocessable(
-                        "provider_inactive",
+                        ErrorCode::ProviderInactive,
                         "The requested provider takes no new involvements.",
                     )
                     .with_extra("field", "requestedProviderAgbCode"))
                 }
                 None => {
                     return Err(ApiError::unprocessable(
-                        "unknown_provider",
+                        ErrorCode::UnknownProvider,
                         "No provider with this AGB code is registered.",
                     )
                     .with_extra("field", "requestedProviderAgbCode"))
@@ -846,7 +839,7 @@ async fn authorize_decision(
 
 fn already_decided(row: &Row) -> ApiError {
     ApiError::conflict(
-        "referral_decided",
+        ErrorCode::ReferralDecided,
         "This referral has already been accepted or declined.",
     )
     // Not `status`: that member is the HTTP status of the problem itself.
@@ -913,7 +906,7 @@ pub async fn accept_referral(
                 }
                 (ReferralStatus::Matched, _, _) => {
                     return Err(ApiError::conflict(
-                        "referral_already_matched",
+                        ErrorCode::ReferralAlreadyMatched,
                         "This referral already joined another family's plan.",
                     )
                     .with_extra("familyId", json!(row.family_id)))
@@ -927,7 +920,7 @@ pub async fn accept_referral(
                         .await?;
                     if in_municipality == 0 {
                         return Err(ApiError::unprocessable(
-                            "unknown_family",
+                            ErrorCode::UnknownFamily,
                             "No family with this id in the referral's municipality.",
                         )
                         .with_extra("field", "familyId"));
@@ -1022,7 +1015,7 @@ pub async fn decline_referral(
         if r.needs_note() {
             v.push(
                 "note",
-                "required",
+                ErrorCode::Required,
                 "Say why in a note when the reason is other.",
             );
         }

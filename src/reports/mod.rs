@@ -66,6 +66,7 @@ use utoipa::ToSchema;
 use crate::domain::care::Segment;
 use crate::domain::signals::SignalCode;
 use crate::domain::DomainError;
+use crate::error::ErrorCode;
 use crate::error::Invalid;
 
 /// Counts below this are suppressed (and medians or means over fewer cases).
@@ -155,7 +156,11 @@ impl Period {
         let to = v.check("to", day(to, today, "to"));
         let (from, to) = (from?, to?);
         if from > to {
-            v.push("to", "before_from", "`to` must not be before `from`.");
+            v.push(
+                "to",
+                ErrorCode::BeforeFrom,
+                "`to` must not be before `from`.",
+            );
             return None;
         }
         let longest = from
@@ -164,7 +169,7 @@ impl Period {
         if to >= longest {
             v.push(
                 "to",
-                "period_too_long",
+                ErrorCode::PeriodTooLong,
                 "A report covers at most 5 years: `to` must be before `from` plus 5 years.",
             );
             return None;
@@ -186,14 +191,14 @@ impl Period {
 fn day(input: Option<&str>, today: NaiveDate, name: &str) -> Result<NaiveDate, DomainError> {
     let Some(text) = input.filter(|t| !t.is_empty()) else {
         return Err(DomainError::new(
-            "required",
+            ErrorCode::Required,
             format!("`{name}` is required."),
         ));
     };
     let date = NaiveDate::parse_from_str(text, "%Y-%m-%d")
         .ok()
         .filter(|_| text.len() == 10)
-        .ok_or_else(|| DomainError::new("invalid_date", "A date is written YYYY-MM-DD."))?;
+        .ok_or_else(|| DomainError::new(ErrorCode::InvalidDate, "A date is written YYYY-MM-DD."))?;
     crate::domain::past_date(date, today, &format!("`{name}`"))
 }
 

@@ -15,6 +15,7 @@ use crate::audit::AuditEvent;
 use crate::auth::{enforce, policy, Principal};
 use crate::db::schema::municipalities;
 use crate::domain::MunicipalityCode;
+use crate::error::ErrorCode;
 use crate::error::{ApiError, ApiResult, Invalid};
 use crate::http::extract::ApiQuery;
 use crate::state::AppState;
@@ -87,7 +88,7 @@ pub async fn summary_report(
         None | Some("") => {
             v.push(
                 "municipalityCode",
-                "required",
+                ErrorCode::Required,
                 "`municipalityCode` is required.",
             );
             None

@@ -147,5 +147,5 @@ async fn a_check_violation_maps_to_a_client_error() {
     let api = gezinsregie::error::ApiError::from(err);
 
     assert_eq!(api.status.as_u16(), 422);
-    assert_eq!(api.code, "constraint_violated");
+    assert_eq!(api.code.as_str(), "constraint_violated");
 }
