@@ -31,3 +31,4 @@ pub mod retention;
 pub mod startup;
 pub mod state;
 pub mod telemetry;
+pub mod tx;

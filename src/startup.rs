@@ -9,6 +9,7 @@ use actix_web::dev::Server;
 use actix_web::middleware::{from_fn, ErrorHandlers};
 use actix_web::{http::header, web, App, HttpServer};
 use actix_web_prom::PrometheusMetricsBuilder;
+use tracing_actix_web::TracingLogger;
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
@@ -17,6 +18,7 @@ use crate::db::DbPool;
 use crate::http::{extract, get_served_elsewhere, problemize, request_context};
 use crate::openapi::ApiDoc;
 use crate::state::AppState;
+use crate::telemetry::RequestSpan;
 
 pub struct Application {
     port: u16,
@@ -74,6 +76,7 @@ fn cors(origins: &[String]) -> Cors {
 
 fn run(listener: TcpListener, state: Arc<AppState>, settings: &Settings) -> anyhow::Result<Server> {
     let metrics = PrometheusMetricsBuilder::new("gezinsregie")
+        .registry(state.metrics.registry.clone())
         .endpoint("/metrics")
         // Paths no resource matches share one label: otherwise every probed
         // path (scanner, fuzzer, typo) is a new time series held forever.
@@ -107,6 +110,7 @@ fn run(listener: TcpListener, state: Arc<AppState>, settings: &Settings) -> anyh
             .wrap(ErrorHandlers::new().default_handler(problemize))
             .wrap(cors(&origins))
             .wrap(metrics.clone())
+            .wrap(TracingLogger::<RequestSpan>::new())
             .wrap(from_fn(request_context::middleware))
             .configure(crate::health::routes)
             .service(SwaggerUi::new("/docs/{_:.*}").url("/v1/openapi.json", openapi.clone()))

@@ -27,6 +27,35 @@ pub struct AppState {
     /// Where the pool connects; exports open a connection of their own so
     /// they can stream with `COPY` without holding a pooled one.
     pub database_url: Option<String>,
+    /// This server's own metrics, served on `/metrics` with actix's.
+    pub metrics: Metrics,
+}
+
+/// The server's own Prometheus metrics, in the registry `/metrics` serves.
+pub struct Metrics {
+    pub registry: prometheus::Registry,
+    /// Pool checkouts per request, by method and route: 1 for every request
+    /// that uses the database (see [`crate::tx`]).
+    pub checkouts: prometheus::HistogramVec,
+}
+
+impl Metrics {
+    fn new() -> anyhow::Result<Self> {
+        let registry = prometheus::Registry::new();
+        let checkouts = prometheus::HistogramVec::new(
+            prometheus::HistogramOpts::new(
+                "gezinsregie_db_checkouts_per_request",
+                "Connections a request checked out of the pool",
+            )
+            .buckets(vec![0.0, 1.0, 2.0, 3.0]),
+            &["method", "endpoint"],
+        )?;
+        registry.register(Box::new(checkouts.clone()))?;
+        Ok(Self {
+            registry,
+            checkouts,
+        })
+    }
 }
 
 impl AppState {
@@ -49,6 +78,7 @@ impl AppState {
             notifications: settings.notifications.clone(),
             outbox_wakeup: Arc::new(Notify::new()),
             database_url: settings.database.url.clone(),
+            metrics: Metrics::new()?,
         }))
     }
 
@@ -56,6 +86,7 @@ impl AppState {
     /// On an HTTP worker it comes from the worker's own pool
     /// ([`crate::db::install_worker_pool`]), elsewhere from the shared one.
     pub async fn db(&self) -> Result<DbConn, ApiError> {
+        crate::http::request_context::count_checkout();
         match crate::db::worker_pool() {
             Some(pool) => Ok(pool.get().await?),
             None => Ok(self.pool.get().await?),

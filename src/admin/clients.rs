@@ -454,7 +454,7 @@ pub async fn create_client(
                 id,
                 &spec,
                 &hashed,
-                Some(principal.user_id),
+                Some(principal.user_id.uuid()),
             )
             .await?;
             event

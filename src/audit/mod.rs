@@ -100,7 +100,7 @@ impl AuditEvent {
         resource_id: impl ToString,
     ) -> Self {
         Self {
-            actor_id: Some(principal.user_id),
+            actor_id: Some(principal.user_id.uuid()),
             actor_role: Some(principal.role.as_str().to_owned()),
             municipality_code: principal.municipality_code.clone(),
             resource_id: Some(resource_id.to_string()),
@@ -119,7 +119,7 @@ impl AuditEvent {
         resource_id: impl ToString,
     ) -> Self {
         Self {
-            actor_id: Some(client.client_id),
+            actor_id: Some(client.client_id.uuid()),
             actor_role: Some("client".to_owned()),
             on_behalf_of: Some(client.organisation_name.clone()),
             resource_id: Some(resource_id.to_string()),
@@ -188,8 +188,8 @@ impl AuditEvent {
     }
 
     /// Whose personal data this is about.
-    pub fn family(mut self, family_id: Uuid) -> Self {
-        self.family_id = Some(family_id);
+    pub fn family(mut self, family_id: impl Into<Uuid>) -> Self {
+        self.family_id = Some(family_id.into());
         self
     }
 

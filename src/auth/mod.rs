@@ -3,10 +3,12 @@
 //! that decide what a principal may do (all in [`policy`], nowhere else).
 
 pub mod client;
+mod legacy;
 pub mod oauth;
 pub mod password;
 pub mod policy;
 pub mod principal;
+pub mod queries;
 pub mod routes;
 pub mod tokens;
 

@@ -6,12 +6,10 @@
 //! outside the caller's municipality, so ids do not leak; `Forbidden` (403)
 //! when the caller can know it exists but lacks the right.
 
-use uuid::Uuid;
-
 use super::client::{Caller, ClientPrincipal, SCOPE_REFERRALS_READ, SCOPE_REFERRALS_WRITE};
 use super::Principal;
 use crate::domain::referrals::Referrer;
-use crate::domain::Role;
+use crate::domain::{ClientId, FamilyId, ProviderId, Role, TeamId, UserId};
 use crate::error::{ApiError, ErrorCode};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,11 +41,11 @@ pub type Decision = Result<(), Denial>;
 /// Facts about a family that decide access to it and its plans.
 #[derive(Debug, Clone)]
 pub struct FamilyFacts {
-    pub family_id: Uuid,
+    pub family_id: FamilyId,
     pub municipality_code: String,
-    pub team_id: Uuid,
+    pub team_id: TeamId,
     /// Director of the family's open plan, if any.
-    pub director_id: Option<Uuid>,
+    pub director_id: Option<UserId>,
 }
 
 fn is_director(p: &Principal, f: &FamilyFacts) -> bool {
@@ -133,7 +131,7 @@ pub fn write_family(p: &Principal, f: &FamilyFacts) -> Decision {
 }
 
 /// Registering a family for a municipality and team.
-pub fn create_family(p: &Principal, municipality: &str, team_id: Uuid) -> Decision {
+pub fn create_family(p: &Principal, municipality: &str, team_id: TeamId) -> Decision {
     case_role(p)?;
     match p.role {
         Role::TeamLead if p.municipality_code.as_deref() == Some(municipality) => Ok(()),
@@ -171,7 +169,7 @@ pub fn change_plan(p: &Principal, f: &FamilyFacts) -> Decision {
 /// A provider user reads a plan of its own municipality in which its
 /// provider has requested or active care. Everything else is hidden (404),
 /// so a provider learns nothing about plans it is not part of.
-pub fn provider_read_plan(p: &Principal, municipality: &str, providers: &[Uuid]) -> Decision {
+pub fn provider_read_plan(p: &Principal, municipality: &str, providers: &[ProviderId]) -> Decision {
     let own = p.role == Role::ProviderUser
         && p.municipality_code.as_deref() == Some(municipality)
         && p.provider_id.is_some_and(|id| providers.contains(&id));
@@ -184,7 +182,11 @@ pub fn provider_read_plan(p: &Principal, municipality: &str, providers: &[Uuid])
 
 /// A provider user starts and ends only its own provider's involvements, in
 /// its own municipality; other involvements are hidden (404).
-pub fn provider_change_involvement(p: &Principal, municipality: &str, provider: Uuid) -> Decision {
+pub fn provider_change_involvement(
+    p: &Principal,
+    municipality: &str,
+    provider: ProviderId,
+) -> Decision {
     provider_read_plan(p, municipality, &[provider])
 }
 
@@ -223,7 +225,7 @@ pub fn read_report(p: &Principal, municipality: &str) -> Decision {
 /// Facts about a user whose caseload is asked for.
 #[derive(Debug, Clone)]
 pub struct UserFacts {
-    pub user_id: Uuid,
+    pub user_id: UserId,
     pub municipality_code: Option<String>,
     pub served_municipalities: Vec<String>,
 }
@@ -285,8 +287,8 @@ pub fn client_submit_referral(
 #[derive(Debug, Clone)]
 pub struct ReferralFacts {
     pub municipality_code: String,
-    pub client_id: Option<Uuid>,
-    pub submitted_by: Option<Uuid>,
+    pub client_id: Option<ClientId>,
+    pub submitted_by: Option<UserId>,
 }
 
 /// How much of a referral a caller sees.
@@ -405,10 +407,10 @@ mod tests {
     use super::*;
     use crate::http::request_context::RequestContext;
 
-    fn principal(role: Role, municipality: &str, team: Option<Uuid>) -> Principal {
+    fn principal(role: Role, municipality: &str, team: Option<TeamId>) -> Principal {
         Principal {
-            user_id: Uuid::new_v4(),
-            session_id: Uuid::new_v4(),
+            user_id: UserId::new(),
+            session_id: crate::domain::SessionId::new(),
             username: "u".into(),
             display_name: "U".into(),
             role,
@@ -424,9 +426,9 @@ mod tests {
         }
     }
 
-    fn family(municipality: &str, team: Uuid, director: Option<Uuid>) -> FamilyFacts {
+    fn family(municipality: &str, team: TeamId, director: Option<UserId>) -> FamilyFacts {
         FamilyFacts {
-            family_id: Uuid::new_v4(),
+            family_id: FamilyId::new(),
             municipality_code: municipality.into(),
             team_id: team,
             director_id: director,
@@ -435,7 +437,7 @@ mod tests {
 
     #[test]
     fn team_lead_reads_every_family_of_its_municipality_only() {
-        let team = Uuid::new_v4();
+        let team = TeamId::new();
         let lead = principal(Role::TeamLead, "0546", None);
         assert_eq!(read_family(&lead, &family("0546", team, None)), Ok(()));
         assert_eq!(
@@ -446,8 +448,8 @@ mod tests {
 
     #[test]
     fn jgt_worker_reads_own_team_or_directed_families() {
-        let team = Uuid::new_v4();
-        let other_team = Uuid::new_v4();
+        let team = TeamId::new();
+        let other_team = TeamId::new();
         let worker = principal(Role::JgtWorker, "0546", Some(team));
         assert_eq!(read_family(&worker, &family("0546", team, None)), Ok(()));
         assert_eq!(
@@ -468,7 +470,7 @@ mod tests {
     fn gi_worker_reads_only_directed_families() {
         let mut gi = principal(Role::GiWorker, "0546", None);
         gi.served_municipalities = vec!["0537".into()];
-        let team = Uuid::new_v4();
+        let team = TeamId::new();
         assert_eq!(
             read_family(&gi, &family("0537", team, None)),
             Err(Denial::Forbidden)
@@ -485,7 +487,7 @@ mod tests {
 
     #[test]
     fn admins_and_auditors_never_see_families() {
-        let team = Uuid::new_v4();
+        let team = TeamId::new();
         for role in [Role::Admin, Role::Auditor, Role::ProviderUser] {
             let p = principal(role, "0546", None);
             assert_eq!(
@@ -498,7 +500,7 @@ mod tests {
 
     #[test]
     fn only_lead_or_director_change_a_plan() {
-        let team = Uuid::new_v4();
+        let team = TeamId::new();
         let worker = principal(Role::JgtWorker, "0546", Some(team));
         let lead = principal(Role::TeamLead, "0546", None);
         assert_eq!(
@@ -514,8 +516,8 @@ mod tests {
 
     #[test]
     fn provider_users_see_only_plans_of_their_provider_in_their_municipality() {
-        let own = Uuid::new_v4();
-        let other = Uuid::new_v4();
+        let own = ProviderId::new();
+        let other = ProviderId::new();
         let mut p = principal(Role::ProviderUser, "0546", None);
         p.provider_id = Some(own);
         assert_eq!(provider_read_plan(&p, "0546", &[other, own]), Ok(()));
@@ -530,7 +532,7 @@ mod tests {
             Err(Denial::Hidden)
         );
         // A JGT worker is never let in through the provider rules.
-        let worker = principal(Role::JgtWorker, "0546", Some(Uuid::new_v4()));
+        let worker = principal(Role::JgtWorker, "0546", Some(TeamId::new()));
         assert_eq!(
             provider_read_plan(&worker, "0546", &[own]),
             Err(Denial::Hidden)
@@ -549,7 +551,7 @@ mod tests {
         let admin = principal(Role::Admin, "0546", None);
         assert_eq!(read_report(&admin, "0537"), Ok(()));
         for role in [Role::JgtWorker, Role::GiWorker, Role::ProviderUser] {
-            let p = principal(role, "0546", Some(Uuid::new_v4()));
+            let p = principal(role, "0546", Some(TeamId::new()));
             assert_eq!(reports(&p), Err(Denial::Forbidden), "{role}");
             assert_eq!(read_report(&p, "0546"), Err(Denial::Forbidden), "{role}");
         }
@@ -557,11 +559,11 @@ mod tests {
 
     #[test]
     fn jgt_worker_creates_families_only_for_its_own_team() {
-        let team = Uuid::new_v4();
+        let team = TeamId::new();
         let worker = principal(Role::JgtWorker, "0546", Some(team));
         assert_eq!(create_family(&worker, "0546", team), Ok(()));
         assert_eq!(
-            create_family(&worker, "0546", Uuid::new_v4()),
+            create_family(&worker, "0546", TeamId::new()),
             Err(Denial::Forbidden)
         );
         assert_eq!(create_family(&worker, "0537", team), Err(Denial::Forbidden));
@@ -569,8 +571,8 @@ mod tests {
 
     #[test]
     fn workers_break_the_glass_only_within_the_municipalities_they_work_for() {
-        let team = Uuid::new_v4();
-        let other_team = Uuid::new_v4();
+        let team = TeamId::new();
+        let other_team = TeamId::new();
         let worker = principal(Role::JgtWorker, "0546", Some(team));
         let leiden_elsewhere = family("0546", other_team, None);
         // Without a reason the normal refusal stands.
@@ -605,7 +607,7 @@ mod tests {
 
     #[test]
     fn a_reason_changes_nothing_for_normal_access_or_for_roles_without_the_glass() {
-        let team = Uuid::new_v4();
+        let team = TeamId::new();
         let worker = principal(Role::JgtWorker, "0546", Some(team));
         assert_eq!(
             read_family_or_break_glass(&worker, &family("0546", team, None), true),
@@ -636,14 +638,14 @@ mod tests {
             (Role::ProviderUser, Err(Denial::Forbidden)),
             (Role::Admin, Err(Denial::Forbidden)),
         ] {
-            let p = principal(role, "0546", Some(Uuid::new_v4()));
+            let p = principal(role, "0546", Some(TeamId::new()));
             assert_eq!(review_emergency_access(&p), expected, "{role}");
         }
     }
 
     #[test]
     fn the_access_log_is_for_lead_auditor_and_director_of_the_family() {
-        let team = Uuid::new_v4();
+        let team = TeamId::new();
         let worker = principal(Role::JgtWorker, "0546", Some(team));
         let leiden = family("0546", team, None);
         let directed = family("0546", team, Some(worker.user_id));

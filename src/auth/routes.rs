@@ -433,12 +433,12 @@ pub async fn logout(
 )]
 pub async fn me(principal: Principal) -> ApiResult<HttpResponse> {
     Ok(HttpResponse::Ok().json(Me {
-        id: principal.user_id,
+        id: principal.user_id.uuid(),
         username: principal.username,
         display_name: principal.display_name,
         role: principal.role,
         municipality_code: principal.municipality_code,
-        team_id: principal.team_id,
+        team_id: principal.team_id.map(|t| t.uuid()),
         served_municipality_codes: principal.served_municipalities,
     }))
 }

@@ -300,13 +300,19 @@ pub async fn create_involvement(
     let (involvement, version) = conn
         .transaction(async |conn| {
             lock_for_change(conn, &principal, &facts, plan_id, None).await?;
-            check_references(conn, facts.family_id, body.provider_id, body.member_id).await?;
+            check_references(
+                conn,
+                facts.family_id.uuid(),
+                body.provider_id,
+                body.member_id,
+            )
+            .await?;
             let id = insert_involvement(
                 conn,
                 NewRow {
                     id: involvement_id,
                     plan_id,
-                    family_id: facts.family_id,
+                    family_id: facts.family_id.uuid(),
                     provider_id: body.provider_id,
                     form,
                     member_id: body.member_id,
@@ -314,7 +320,7 @@ pub async fn create_involvement(
                     requested_on,
                     started_on,
                     reason: reason.as_deref(),
-                    created_by: Some(principal.user_id),
+                    created_by: Some(principal.user_id.uuid()),
                 },
             )
             .await?;
@@ -324,7 +330,7 @@ pub async fn create_involvement(
                 &state.signals.thresholds,
                 Change {
                     plan_id,
-                    decided_by: Some(principal.user_id),
+                    decided_by: Some(principal.user_id.uuid()),
                     reason: reason.as_deref().unwrap_or("Care started"),
                     involvement_ids: vec![id],
                 },
@@ -382,7 +388,11 @@ async fn authorize_involvement(
         };
         let (decision, event) = match (&row, &facts) {
             (Some(r), Some(f)) => (
-                policy::provider_change_involvement(principal, &f.municipality_code, r.provider_id),
+                policy::provider_change_involvement(
+                    principal,
+                    &f.municipality_code,
+                    r.provider_id.into(),
+                ),
                 event
                     .family(f.family_id)
                     .municipality(f.municipality_code.clone()),
@@ -444,7 +454,7 @@ async fn lock_plan_of(
 
 fn involvement_lens<'a>(state: &'a AppState, principal: &Principal) -> Lens<'a> {
     match (principal.role, principal.provider_id) {
-        (Role::ProviderUser, Some(p)) => Lens::provider(&state.catalogue, p),
+        (Role::ProviderUser, Some(p)) => Lens::provider(&state.catalogue, p.uuid()),
         _ => Lens::full(&state.catalogue),
     }
 }
@@ -504,7 +514,7 @@ pub async fn start_involvement(
                 &state.signals.thresholds,
                 Change {
                     plan_id: row.plan_id,
-                    decided_by: Some(principal.user_id),
+                    decided_by: Some(principal.user_id.uuid()),
                     reason: row.reason.as_deref().unwrap_or("Care started"),
                     involvement_ids: vec![involvement_id],
                 },
@@ -562,7 +572,7 @@ pub async fn end_involvement(
                 &state.signals.thresholds,
                 Change {
                     plan_id: row.plan_id,
-                    decided_by: Some(principal.user_id),
+                    decided_by: Some(principal.user_id.uuid()),
                     reason: note.as_deref().unwrap_or("Care ended"),
                     involvement_ids: vec![involvement_id],
                 },
@@ -716,13 +726,13 @@ pub async fn scale_plan(
                 changed.push(row.id);
             }
             for (s, form) in step.start.iter().zip(&forms) {
-                check_references(conn, facts.family_id, s.provider_id, s.member_id).await?;
+                check_references(conn, facts.family_id.uuid(), s.provider_id, s.member_id).await?;
                 let id = insert_involvement(
                     conn,
                     NewRow {
                         id: Uuid::now_v7(),
                         plan_id,
-                        family_id: facts.family_id,
+                        family_id: facts.family_id.uuid(),
                         provider_id: s.provider_id,
                         form,
                         member_id: s.member_id,
@@ -730,7 +740,7 @@ pub async fn scale_plan(
                         requested_on: today,
                         started_on: Some(today),
                         reason: Some(&reason),
-                        created_by: Some(principal.user_id),
+                        created_by: Some(principal.user_id.uuid()),
                     },
                 )
                 .await?;
@@ -742,7 +752,7 @@ pub async fn scale_plan(
                 &state.signals.thresholds,
                 Change {
                     plan_id,
-                    decided_by: Some(principal.user_id),
+                    decided_by: Some(principal.user_id.uuid()),
                     reason: &reason,
                     involvement_ids: changed.clone(),
                 },
@@ -944,7 +954,7 @@ pub async fn list_own_involvements(
             }
             let rows: Vec<(InvolvementRow, String)> = rows.load(conn).await?;
             let (rows, next_cursor) = finish(rows, page.limit, |(r, _)| r.id);
-            let lens = Lens::provider(&state.catalogue, provider);
+            let lens = Lens::provider(&state.catalogue, provider.uuid());
             let ids: Vec<Uuid> = rows.iter().map(|(r, _)| r.id).collect();
             let items = rows
                 .into_iter()

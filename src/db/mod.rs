@@ -6,6 +6,7 @@ pub mod cluster;
 pub mod invariants;
 pub mod schema;
 pub mod sql;
+pub mod types;
 
 use std::time::Duration;
 

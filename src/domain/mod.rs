@@ -6,6 +6,7 @@ pub mod bsn;
 pub mod care;
 pub mod codes;
 pub mod error_code;
+pub mod ids;
 pub mod referrals;
 pub mod roles;
 pub mod signals;
@@ -14,6 +15,7 @@ pub mod text;
 pub use bsn::Bsn;
 pub use codes::{AgbCode, MunicipalityCode};
 pub use error_code::ErrorCode;
+pub use ids::*;
 pub use roles::Role;
 
 /// Why a value was refused: a stable code and a sentence for people.
@@ -63,6 +65,17 @@ pub fn past_date(
     Ok(date)
 }
 
+/// A closed set of values written as text, in the database and the API
+/// alike: statuses, roles and codes. `db::types` maps every implementor to
+/// a `text` column, so rows hold the enum and an unknown stored value is a
+/// database error at the edge, not a 500 halfway through a handler.
+pub trait TextCode: Sized + Copy + 'static {
+    /// The stored and sent form.
+    fn text(self) -> &'static str;
+    /// The value a stored or sent text stands for, if any.
+    fn from_text(text: &str) -> Option<Self>;
+}
+
 /// Declares a string-backed enum with snake_case names, as stored in the
 /// database and sent in the API.
 #[macro_export]
@@ -95,6 +108,16 @@ macro_rules! string_enum {
         impl std::fmt::Display for $name {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str(self.as_str())
+            }
+        }
+
+        impl $crate::domain::TextCode for $name {
+            fn text(self) -> &'static str {
+                self.as_str()
+            }
+
+            fn from_text(text: &str) -> Option<Self> {
+                Self::parse(text)
             }
         }
     };

@@ -74,6 +74,16 @@ impl ReferrerType {
     }
 }
 
+impl super::TextCode for ReferrerType {
+    fn text(self) -> &'static str {
+        self.code()
+    }
+
+    fn from_text(text: &str) -> Option<Self> {
+        Self::parse(text).ok()
+    }
+}
+
 /// The referrer as iJw names it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Referrer {
@@ -252,6 +262,16 @@ impl DeclineReason {
     /// `other` says nothing by itself, so it needs a note.
     pub fn needs_note(self) -> bool {
         self == Self::Other
+    }
+}
+
+impl super::TextCode for DeclineReason {
+    fn text(self) -> &'static str {
+        self.code()
+    }
+
+    fn from_text(text: &str) -> Option<Self> {
+        Self::parse(text).ok()
     }
 }
 

@@ -17,13 +17,13 @@ use crate::error::{ApiError, ApiResult};
 #[derive(QueryableByName)]
 struct FactsRow {
     #[diesel(sql_type = SqlUuid)]
-    id: Uuid,
+    id: crate::domain::FamilyId,
     #[diesel(sql_type = Text)]
     municipality_code: String,
     #[diesel(sql_type = SqlUuid)]
-    team_id: Uuid,
+    team_id: crate::domain::TeamId,
     #[diesel(sql_type = Nullable<SqlUuid>)]
-    director_id: Option<Uuid>,
+    director_id: Option<crate::domain::UserId>,
 }
 
 /// Whose facts to look up: a family, or the family of a plan.

@@ -132,7 +132,7 @@ pub async fn create_family(
     let event = event.municipality(spec.municipality.as_str());
     enforce(
         &state,
-        policy::create_family(&principal, spec.municipality.as_str(), spec.team_id),
+        policy::create_family(&principal, spec.municipality.as_str(), spec.team_id.into()),
         "family",
         event.clone(),
     )
@@ -444,7 +444,7 @@ pub async fn update_family(
     let event = event
         .family(id)
         .municipality(facts.municipality_code.clone());
-    if update.team_id.is_some_and(|t| t != facts.team_id) {
+    if update.team_id.is_some_and(|t| t != facts.team_id.uuid()) {
         let decision = if principal.role == Role::TeamLead {
             Ok(())
         } else {

@@ -2,6 +2,7 @@
 //! client's `X-Request-Id` when it is sane, otherwise a new UUID) that appears
 //! in the response headers, the logs, problem documents and audit events.
 
+use std::cell::Cell;
 use std::time::Instant;
 
 use actix_web::body::{BoxBody, MessageBody};
@@ -9,7 +10,6 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage};
-use tracing::Instrument;
 
 use super::API_VERSION;
 
@@ -40,6 +40,26 @@ fn accept_request_id(value: &HeaderValue) -> Option<String> {
     sane.then(|| text.to_owned())
 }
 
+/// When a request started, for the `handled` log line.
+#[derive(Debug, Clone, Copy)]
+pub struct Started(pub Instant);
+
+tokio::task_local! {
+    /// Pool checkouts of the request being handled on this task.
+    static CHECKOUTS: Cell<u32>;
+}
+
+/// Counts a pool checkout against the current request, if any (see
+/// [`crate::state::AppState::db`]).
+pub fn count_checkout() {
+    let _ = CHECKOUTS.try_with(|n| n.set(n.get() + 1));
+}
+
+/// Gives the request its id and context, counts its pool checkouts into
+/// `gezinsregie_db_checkouts_per_request` (which shows that a request holds
+/// one connection, see [`crate::tx`]), and adds the `X-Request-Id` and
+/// `API-Version` headers. The request's span and its `handled` line come
+/// from `tracing-actix-web` ([`crate::telemetry::RequestSpan`]), just inside.
 pub async fn middleware(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
@@ -55,20 +75,30 @@ pub async fn middleware(
         ip: req.peer_addr().map(|a| a.ip().to_string()),
     };
     req.extensions_mut().insert(ctx.clone());
-    // Only the path, never the query string: it may hold a BSN.
-    let span = tracing::info_span!(
-        "request",
-        request_id = %request_id,
-        method = %req.method(),
-        path = %req.path(),
-    );
-    let started = Instant::now();
-    let result = CONTEXT
-        .scope(ctx.clone(), next.call(req))
-        .instrument(span.clone())
+    req.extensions_mut().insert(Started(Instant::now()));
+    let metrics = req
+        .app_data::<actix_web::web::Data<std::sync::Arc<crate::state::AppState>>>()
+        .map(|state| state.metrics.checkouts.clone());
+    let (result, checkouts) = CONTEXT
+        .scope(
+            ctx,
+            CHECKOUTS.scope(Cell::new(0), async {
+                let result = next.call(req).await;
+                (result, CHECKOUTS.with(Cell::get))
+            }),
+        )
         .await;
     // Errors raised by middleware (not handlers) are rendered by actix itself.
     let mut res = result?.map_into_boxed_body();
+    if let Some(histogram) = metrics {
+        let endpoint = res.request().match_pattern();
+        histogram
+            .with_label_values(&[
+                res.request().method().as_str(),
+                endpoint.as_deref().unwrap_or("UNKNOWN"),
+            ])
+            .observe(f64::from(checkouts));
+    }
     let headers = res.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         headers.insert(HeaderName::from_static("x-request-id"), v);
@@ -77,8 +107,5 @@ pub async fn middleware(
         HeaderName::from_static("api-version"),
         HeaderValue::from_static(API_VERSION),
     );
-    let status = res.status().as_u16();
-    let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
-    span.in_scope(|| tracing::info!(status, elapsed_ms = format!("{elapsed_ms:.1}"), "handled"));
     Ok(res)
 }

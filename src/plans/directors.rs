@@ -331,7 +331,7 @@ pub async fn caseload(
         .await?;
     drop(conn);
     let facts = UserFacts {
-        user_id,
+        user_id: user_id.into(),
         municipality_code,
         served_municipalities: served,
     };
@@ -343,7 +343,7 @@ pub async fn caseload(
     )
     .await?;
     // A team lead sees the part of the caseload in its own municipality.
-    let only_municipality = if principal.user_id == user_id {
+    let only_municipality = if principal.user_id.uuid() == user_id {
         None
     } else {
         principal.municipality_code.clone()

@@ -123,7 +123,7 @@ pub async fn lock_for_change(
     let row = lock_open_plan(conn, plan_id, expected).await?;
     let current = current_director(conn, plan_id).await?;
     let fresh = FamilyFacts {
-        director_id: current.as_ref().map(|d| d.user_id),
+        director_id: current.as_ref().map(|d| d.user_id.into()),
         ..facts.clone()
     };
     policy::change_plan(principal, &fresh).map_err(|_| {
@@ -168,7 +168,7 @@ pub async fn create_plan(
     let body = body.0;
     if let Some(director) = body.director_id {
         // Team leads assign anyone eligible; a worker may only take the plan on itself.
-        let decision = if principal.role == Role::TeamLead || director == principal.user_id {
+        let decision = if principal.role == Role::TeamLead || director == principal.user_id.uuid() {
             Ok(())
         } else {
             Err(policy::Denial::Forbidden)
@@ -416,7 +416,11 @@ async fn get_plan_as_provider(
         Some(r) => {
             let providers = providers_in_plan(&mut conn, plan_id).await?;
             (
-                policy::provider_read_plan(principal, &r.municipality_code, &providers),
+                policy::provider_read_plan(
+                    principal,
+                    &r.municipality_code,
+                    &providers.iter().map(|&p| p.into()).collect::<Vec<_>>(),
+                ),
                 event
                     .family(r.family_id)
                     .municipality(r.municipality_code.clone()),
@@ -433,7 +437,7 @@ async fn get_plan_as_provider(
     let plan = conn
         .transaction(async |conn| {
             event.record(conn).await?;
-            plan_view(conn, row, Lens::provider(&state.catalogue, provider)).await
+            plan_view(conn, row, Lens::provider(&state.catalogue, provider.uuid())).await
         })
         .await?;
     Ok(with_etag(StatusCode::OK, &plan))

@@ -100,8 +100,8 @@ impl Row {
     fn facts(&self) -> ReferralFacts {
         ReferralFacts {
             municipality_code: self.municipality_code.clone(),
-            client_id: self.client_id,
-            submitted_by: self.submitted_by,
+            client_id: self.client_id.map(Into::into),
+            submitted_by: self.submitted_by.map(Into::into),
         }
     }
 
@@ -607,7 +607,7 @@ async fn submit(
         reason: &spec.reason,
         provider_id,
         care_form_code: spec.care_form_code.as_deref(),
-        by_user: user_id,
+        by_user: user_id.map(Into::into),
     };
     let mut created_family = None;
     let (status, basis, family_id, landed, candidates) = match found {
@@ -896,7 +896,7 @@ pub async fn accept_referral(
                 reason: &row.reason,
                 provider_id: row.requested_provider_id,
                 care_form_code: care_form.as_deref(),
-                by_user: Some(principal.user_id),
+                by_user: Some(principal.user_id.uuid()),
             };
             let m = row.municipality_code.as_str();
             let mut created_family = None;
@@ -1035,7 +1035,7 @@ pub async fn decline_referral(
             if let (Some(inv), Some(plan), true) =
                 (row.involvement_id, row.plan_id, row.involvement_created)
             {
-                withdrawn = withdraw(conn, &state, plan, inv, principal.user_id).await?;
+                withdrawn = withdraw(conn, &state, plan, inv, principal.user_id.uuid()).await?;
             }
             let row: Row = diesel::update(referrals::table.find(id))
                 .set((
