@@ -11,6 +11,9 @@ use crate::crypto::{BsnVault, SecretBox};
 use crate::db::{DbConn, DbPool};
 use crate::error::ApiError;
 
+/// The application state as handlers extract it.
+pub type App = actix_web::web::Data<Arc<AppState>>;
+
 pub struct AppState {
     pub pool: DbPool,
     pub tokens: TokenIssuer,

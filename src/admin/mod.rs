@@ -12,7 +12,7 @@ use actix_web::web;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     municipalities::routes(cfg);
-    teams::routes(cfg);
+    teams::routes::routes(cfg);
     providers::routes(cfg);
     users::routes(cfg);
     clients::routes(cfg);

@@ -12,7 +12,8 @@ use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use crate::admin::teams::{team_in_municipality, unknown_team};
+use crate::admin::teams::queries::team_in_municipality;
+use crate::admin::teams::service::unknown_team;
 use crate::audit::AuditEvent;
 use crate::auth::{enforce, password, policy, Principal};
 use crate::db::schema::{
@@ -295,7 +296,7 @@ pub async fn insert_user(
         }
     }
     if let Some(team_id) = spec.team_id {
-        if !team_in_municipality(conn, team_id, municipality.as_deref()).await? {
+        if !team_in_municipality(conn, team_id.into(), municipality.as_deref()).await? {
             return Err(unknown_team());
         }
     }
@@ -471,7 +472,7 @@ pub async fn update_user(
         .transaction(async |conn| {
             let current = load_user(conn, id).await?;
             if let Some(team_id) = update.team_id {
-                if !team_in_municipality(conn, team_id, current.municipality_code.as_deref())
+                if !team_in_municipality(conn, team_id.into(), current.municipality_code.as_deref())
                     .await?
                 {
                     return Err(unknown_team());

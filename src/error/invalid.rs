@@ -1,6 +1,22 @@
 //! Collecting every invalid field of a request, from domain parsing and
 //! from `validator`, into one 400 answer.
 
+/// 400 naming every field of `input` its `Validate` rules refuse.
+pub fn validate<T: validator::Validate>(input: &T) -> Result<(), ApiError> {
+    Invalid::validated(input).into_result()
+}
+
+/// The domain value of a field its `Validate` rule already accepted (the
+/// rule is the same parse function): a refusal here is a bug, not bad input.
+pub fn checked<T>(parsed: Result<T, DomainError>) -> Result<T, ApiError> {
+    parsed.map_err(|e| {
+        ApiError::internal(anyhow::anyhow!(
+            "a validated field did not parse: {}",
+            e.code
+        ))
+    })
+}
+
 use super::{ApiError, InvalidParam};
 use crate::domain::{DomainError, ErrorCode};
 
@@ -12,6 +28,24 @@ pub struct Invalid(Vec<InvalidParam>);
 impl Invalid {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Starts with what `validator` finds wrong with `input` (its derived
+    /// `Validate` rules); the caller adds the checks that produce values.
+    pub fn validated<T: validator::Validate>(input: &T) -> Self {
+        match input.validate() {
+            Ok(()) => Self::default(),
+            Err(errors) => Self(crate::http::validation::invalid_params(&errors)),
+        }
+    }
+
+    /// 400 with every recorded field, or `Ok` when there is none.
+    pub fn into_result(self) -> Result<(), ApiError> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::validation(self.0))
+        }
     }
 
     /// Keeps the value, or records why the field is invalid.

@@ -16,7 +16,7 @@ pub mod invalid;
 
 pub use crate::domain::ErrorCode;
 pub use database::{database_unavailable, involvements_still_running};
-pub use invalid::Invalid;
+pub use invalid::{checked, validate, Invalid};
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};

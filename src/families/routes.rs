@@ -14,7 +14,8 @@ use uuid::Uuid;
 use super::access::{authorize, authorize_read};
 use super::model::*;
 use super::queries::{load_family, plan_summaries, FactsOf, MemberRow};
-use crate::admin::teams::{team_in_municipality, unknown_team};
+use crate::admin::teams::queries::team_in_municipality;
+use crate::admin::teams::service::unknown_team;
 use crate::audit::AuditEvent;
 use crate::auth::{enforce, policy, Principal};
 use crate::crypto::BsnVault;
@@ -140,7 +141,9 @@ pub async fn create_family(
     let mut conn = state.db().await?;
     let family = conn
         .transaction(async |conn| {
-            if !team_in_municipality(conn, spec.team_id, Some(spec.municipality.as_str())).await? {
+            if !team_in_municipality(conn, spec.team_id.into(), Some(spec.municipality.as_str()))
+                .await?
+            {
                 return Err(unknown_team());
             }
             diesel::insert_into(families::table)
@@ -459,8 +462,12 @@ pub async fn update_family(
     let family = conn
         .transaction(async |conn| {
             if let Some(team_id) = update.team_id {
-                if !team_in_municipality(conn, team_id, Some(facts.municipality_code.as_str()))
-                    .await?
+                if !team_in_municipality(
+                    conn,
+                    team_id.into(),
+                    Some(facts.municipality_code.as_str()),
+                )
+                .await?
                 {
                     return Err(unknown_team());
                 }

@@ -7,6 +7,7 @@ pub mod extract;
 pub mod objects_only;
 pub mod pagination;
 pub mod request_context;
+pub mod validation;
 
 use actix_web::dev::ServiceResponse;
 use actix_web::http::{header, StatusCode};
@@ -81,6 +82,13 @@ pub fn get_served_elsewhere(path: &str) -> actix_web::Resource {
             .insert_header((header::ALLOW, "GET"))
             .finish()
     }))
+}
+
+/// 201 with the new resource's `Location` and its JSON.
+pub fn created(location: String, body: &impl serde::Serialize) -> actix_web::HttpResponse {
+    actix_web::HttpResponse::Created()
+        .insert_header((header::LOCATION, location))
+        .json(body)
 }
 
 /// The `ETag` value for a version.
