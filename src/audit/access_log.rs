@@ -137,7 +137,7 @@ pub async fn get_access_log(
     let page = PageRequest::<i64>::parse(q.limit, q.cursor.as_deref())?;
     let facts = {
         let mut conn = state.db().await?;
-        family_facts(&mut conn, FactsOf::Family(family_id)).await?
+        family_facts(&mut conn, FactsOf::Family(family_id.into())).await?
     };
     let Some(facts) = facts else {
         return Err(Denial::Hidden.into_error("family"));

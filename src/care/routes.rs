@@ -35,7 +35,7 @@ use crate::domain::signals::{SignalCode, SignalStatus};
 use crate::domain::{text, Role};
 use crate::error::ErrorCode;
 use crate::error::{ApiError, ApiResult, Invalid};
-use crate::families::access::authorize_as;
+use crate::families::access_legacy::authorize_as;
 use crate::families::queries::{family_facts, FactsOf};
 use crate::http::access_reason::AccessReason;
 use crate::http::extract::{ApiJson, ApiQuery};
@@ -382,7 +382,7 @@ async fn authorize_involvement(
         let facts = match &row {
             Some(r) => {
                 let mut conn = state.db().await?;
-                family_facts(&mut conn, FactsOf::Family(r.family_id)).await?
+                family_facts(&mut conn, FactsOf::Family(r.family_id.into())).await?
             }
             None => None,
         };
@@ -422,7 +422,7 @@ async fn authorize_involvement(
     let facts = authorize_as(
         state,
         principal,
-        FactsOf::Family(row.family_id),
+        FactsOf::Family(row.family_id.into()),
         policy::change_plan,
         event,
         "involvement",

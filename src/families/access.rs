@@ -1,46 +1,27 @@
-//! Loading a family's facts and applying a policy to them, auditing refusals.
-
-use uuid::Uuid;
+//! Access to a family and its plans, decided in the request's transaction:
+//! load the family's facts, apply a rule of `auth::policy`, and audit a
+//! refusal. A plan's access follows its family's.
 
 use super::queries::{family_facts, FactsOf};
 use crate::audit::AuditEvent;
 use crate::auth::policy::{self, Decision, Denial, FamilyFacts, ReadAccess};
-use crate::auth::{enforce, Principal};
+use crate::auth::Principal;
 use crate::error::ApiResult;
 use crate::http::access_reason::AccessReason;
-use crate::state::AppState;
+use crate::tx::Tx;
 
-/// Facts of the family if `rule` allows `principal` the action described by
-/// `event`; otherwise the refusal is audited and answered 403 or 404.
+/// Facts of the family (or of the plan's family) if `rule` allows `me` the
+/// action described by `event`; otherwise the refusal is audited and
+/// answered 403 or 404, naming the resource `what`.
 pub async fn authorize(
-    state: &AppState,
-    principal: &Principal,
-    family_id: Uuid,
-    rule: impl Fn(&Principal, &FamilyFacts) -> Decision,
-    event: AuditEvent,
-) -> ApiResult<FamilyFacts> {
-    authorize_as(
-        state,
-        principal,
-        FactsOf::Family(family_id),
-        rule,
-        event,
-        "family",
-    )
-    .await
-}
-
-/// As [`authorize`], for a family or the family of a plan, naming the
-/// resource `what` in refusals (a plan's access follows its family's).
-pub async fn authorize_as(
-    state: &AppState,
-    principal: &Principal,
+    tx: &mut Tx<'_>,
+    me: &Principal,
     of: FactsOf,
     rule: impl Fn(&Principal, &FamilyFacts) -> Decision,
     event: AuditEvent,
     what: &str,
 ) -> ApiResult<FamilyFacts> {
-    let (facts, ()) = authorize_with(state, principal, of, rule, event, what).await?;
+    let (facts, ()) = authorize_with(tx, me, of, rule, event, what).await?;
     Ok(facts)
 }
 
@@ -70,8 +51,8 @@ impl ReadGrant {
 /// or, with a stated `reason`, by breaking the glass. A refused attempt is
 /// audited with the reason it gave.
 pub async fn authorize_read(
-    state: &AppState,
-    principal: &Principal,
+    tx: &mut Tx<'_>,
+    me: &Principal,
     of: FactsOf,
     reason: &AccessReason,
     event: AuditEvent,
@@ -82,15 +63,8 @@ pub async fn authorize_read(
         None => event,
     };
     let given = reason.as_deref().is_some();
-    let (facts, access) = authorize_with(
-        state,
-        principal,
-        of,
-        |p, f| policy::read_family_or_break_glass(p, f, given),
-        event,
-        what,
-    )
-    .await?;
+    let rule = |p: &Principal, f: &FamilyFacts| policy::read_family_or_break_glass(p, f, given);
+    let (facts, access) = authorize_with(tx, me, of, rule, event, what).await?;
     let emergency_reason = match access {
         ReadAccess::Normal => None,
         ReadAccess::Emergency => reason.as_deref().map(str::to_owned),
@@ -102,33 +76,25 @@ pub async fn authorize_read(
 }
 
 async fn authorize_with<T>(
-    state: &AppState,
-    principal: &Principal,
+    tx: &mut Tx<'_>,
+    me: &Principal,
     of: FactsOf,
     rule: impl Fn(&Principal, &FamilyFacts) -> Result<T, Denial>,
     event: AuditEvent,
     what: &str,
 ) -> ApiResult<(FamilyFacts, T)> {
     // Roles without case access are refused before anything is looked up.
-    enforce(state, policy::case_role(principal), what, event.clone()).await?;
-    let facts = {
-        let mut conn = state.db().await?;
-        family_facts(&mut conn, of).await?
-    };
-    let Some(facts) = facts else {
+    tx.enforce(policy::case_role(me), what, event.clone())
+        .await?;
+    let Some(facts) = family_facts(tx.conn, of).await? else {
         return Err(Denial::Hidden.into_error(what));
     };
     let event = event
         .family(facts.family_id)
         .municipality(facts.municipality_code.clone());
-    let decision = rule(principal, &facts);
-    enforce(
-        state,
-        decision.as_ref().map(|_| ()).map_err(|d| *d),
-        what,
-        event,
-    )
-    .await?;
+    let decision = rule(me, &facts);
+    tx.enforce(decision.as_ref().map(drop).map_err(|d| *d), what, event)
+        .await?;
     let value = decision.map_err(|d| d.into_error(what))?;
     Ok((facts, value))
 }

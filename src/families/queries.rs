@@ -29,8 +29,8 @@ struct FactsRow {
 /// Whose facts to look up: a family, or the family of a plan.
 #[derive(Debug, Clone, Copy)]
 pub enum FactsOf {
-    Family(Uuid),
-    Plan(Uuid),
+    Family(crate::domain::FamilyId),
+    Plan(crate::domain::PlanId),
 }
 
 /// What access decisions need about a family: its municipality, team and the
@@ -54,10 +54,10 @@ pub async fn family_facts(
         };
     }
     let (query, id) = match of {
-        FactsOf::Family(id) => (facts!("f.id = $1"), id),
+        FactsOf::Family(id) => (facts!("f.id = $1"), id.uuid()),
         FactsOf::Plan(id) => (
             facts!("f.id = (SELECT q.family_id FROM plans q WHERE q.id = $1)"),
-            id,
+            id.uuid(),
         ),
     };
     let row: Option<FactsRow> = query

@@ -11,7 +11,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use serde_json::json;
 use uuid::Uuid;
 
-use super::access::{authorize, authorize_read};
+use super::access_legacy::{authorize, authorize_read};
 use super::model::*;
 use super::queries::{load_family, plan_summaries, FactsOf, MemberRow};
 use crate::admin::teams::queries::team_in_municipality;
@@ -409,7 +409,7 @@ pub async fn get_family(
     let grant = authorize_read(
         &state,
         &principal,
-        FactsOf::Family(id),
+        FactsOf::Family(id.into()),
         &reason,
         event.clone(),
         "family",

@@ -20,7 +20,7 @@ use crate::db::schema::{director_assignments, involvements, plans};
 use crate::domain::{text, PlanStatus, Role};
 use crate::error::ErrorCode;
 use crate::error::{involvements_still_running, ApiError, ApiResult, Invalid};
-use crate::families::access::{authorize_as, authorize_read};
+use crate::families::access_legacy::{authorize_as, authorize_read};
 use crate::families::queries::FactsOf;
 use crate::http::access_reason::AccessReason;
 use crate::http::extract::{ApiJson, ApiQuery};
@@ -48,7 +48,7 @@ pub async fn authorize_plan(
     authorize_as(
         state,
         principal,
-        FactsOf::Plan(plan_id),
+        FactsOf::Plan(plan_id.into()),
         rule,
         event,
         "plan",
@@ -75,7 +75,7 @@ pub async fn authorize_plan_read(
     let grant = authorize_read(
         state,
         principal,
-        FactsOf::Plan(plan_id),
+        FactsOf::Plan(plan_id.into()),
         reason,
         event.clone(),
         "plan",
@@ -156,7 +156,7 @@ pub async fn create_plan(
     let facts = authorize_as(
         &state,
         &principal,
-        FactsOf::Family(family_id),
+        FactsOf::Family(family_id.into()),
         policy::open_plan,
         event.clone(),
         "family",
@@ -283,7 +283,7 @@ pub async fn get_current_plan(
     let grant = authorize_read(
         &state,
         &principal,
-        FactsOf::Family(family_id),
+        FactsOf::Family(family_id.into()),
         &reason,
         event,
         "family",
@@ -333,7 +333,7 @@ pub async fn list_family_plans(
     let grant = authorize_read(
         &state,
         &principal,
-        FactsOf::Family(family_id),
+        FactsOf::Family(family_id.into()),
         &reason,
         event.clone(),
         "family",
