@@ -21,7 +21,7 @@ use crate::domain::bsn::synthetic;
 use crate::domain::{MemberRole, MunicipalityCode, Role};
 use crate::error::ApiError;
 use crate::families::model::MemberSpec;
-use crate::families::routes::insert_member;
+use crate::families::service::insert_member;
 
 /// Client id of the demo GP system (machine-to-machine referrals).
 pub const DEMO_CLIENT_ID: Uuid = Uuid::from_u128(0x019ab000_0000_7000_8000_0000000d0001);
@@ -484,7 +484,7 @@ async fn load(conn: &mut AsyncPgConnection, vault: &BsnVault, hash: &str) -> Res
                 birth_date: p.3,
                 bsn: p.4.map(synthetic),
             };
-            insert_member(conn, vault, family_id, &spec, "bsn").await?;
+            insert_member(conn, vault, family_id.into(), &spec, "bsn").await?;
         }
         let Some((title, director, with_history)) = plan else {
             continue;

@@ -39,6 +39,17 @@ impl Invalid {
         }
     }
 
+    /// Takes over the fields `inner` recorded, named under `prefix` (e.g.
+    /// `child.`); true when it had none.
+    pub fn absorb(&mut self, prefix: &str, inner: Invalid) -> bool {
+        let clean = inner.0.is_empty();
+        self.0.extend(inner.0.into_iter().map(|mut p| {
+            p.name = format!("{prefix}{}", p.name);
+            p
+        }));
+        clean
+    }
+
     /// 400 with every recorded field, or `Ok` when there is none.
     pub fn into_result(self) -> Result<(), ApiError> {
         if self.0.is_empty() {

@@ -7,3 +7,5 @@ pub mod access_legacy;
 pub mod model;
 pub mod queries;
 pub mod routes;
+pub mod search;
+pub mod service;

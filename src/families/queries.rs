@@ -1,36 +1,34 @@
-//! Reads shared by the family and plan handlers.
+//! Reads and writes of families and their members, and the access facts a
+//! family's (or a plan's) requests are decided on.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{Nullable, Text, Uuid as SqlUuid};
+use diesel::sql_types::{Array, Bool, Int2, Nullable, Text, Uuid as SqlUuid};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
-use uuid::Uuid;
 
-use super::model::{Family, Member, PlanSummary};
 use crate::auth::policy::FamilyFacts;
-use crate::crypto::BsnVault;
 use crate::db::schema::{families, family_members};
 use crate::db::sql::cached;
-use crate::domain::{MemberRole, PlanStatus};
-use crate::error::{ApiError, ApiResult};
+use crate::domain::signals::SignalCode;
+use crate::domain::{FamilyId, MemberId, MemberRole, PlanId, PlanStatus, TeamId, UserId};
 
 #[derive(QueryableByName)]
 struct FactsRow {
     #[diesel(sql_type = SqlUuid)]
-    id: crate::domain::FamilyId,
+    id: FamilyId,
     #[diesel(sql_type = Text)]
     municipality_code: String,
     #[diesel(sql_type = SqlUuid)]
-    team_id: crate::domain::TeamId,
+    team_id: TeamId,
     #[diesel(sql_type = Nullable<SqlUuid>)]
-    director_id: Option<crate::domain::UserId>,
+    director_id: Option<UserId>,
 }
 
 /// Whose facts to look up: a family, or the family of a plan.
 #[derive(Debug, Clone, Copy)]
 pub enum FactsOf {
-    Family(crate::domain::FamilyId),
-    Plan(crate::domain::PlanId),
+    Family(FamilyId),
+    Plan(PlanId),
 }
 
 /// What access decisions need about a family: its municipality, team and the
@@ -73,12 +71,74 @@ pub async fn family_facts(
     }))
 }
 
-#[derive(Queryable, Selectable)]
+/// A family's own row.
+#[derive(Debug, Queryable, Selectable)]
+#[diesel(table_name = families)]
+pub struct FamilyRow {
+    pub id: FamilyId,
+    pub municipality_code: String,
+    pub team_id: TeamId,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+pub async fn family_row(
+    conn: &mut AsyncPgConnection,
+    id: FamilyId,
+) -> QueryResult<Option<FamilyRow>> {
+    families::table
+        .find(id)
+        .select(FamilyRow::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
+pub async fn insert_family(
+    conn: &mut AsyncPgConnection,
+    id: FamilyId,
+    municipality: &str,
+    team: TeamId,
+    name: &str,
+) -> QueryResult<()> {
+    diesel::insert_into(families::table)
+        .values((
+            families::id.eq(id),
+            families::municipality_code.eq(municipality),
+            families::team_id.eq(team),
+            families::name.eq(name),
+        ))
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+/// Sets what is given of a family's name and team, and marks it changed.
+pub async fn update_family(
+    conn: &mut AsyncPgConnection,
+    id: FamilyId,
+    name: Option<&str>,
+    team: Option<TeamId>,
+) -> QueryResult<()> {
+    diesel::update(families::table.find(id))
+        .set((
+            name.map(|n| families::name.eq(n)),
+            team.map(|t| families::team_id.eq(t)),
+            families::updated_at.eq(diesel::dsl::now),
+        ))
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+/// A member's row; its BSN still encrypted.
+#[derive(Debug, Queryable, Selectable)]
 #[diesel(table_name = family_members)]
 pub struct MemberRow {
-    pub id: Uuid,
-    pub family_id: Uuid,
-    pub role: String,
+    pub id: MemberId,
+    pub family_id: FamilyId,
+    pub role: MemberRole,
     pub given_name: String,
     pub family_name: String,
     pub birth_date: NaiveDate,
@@ -87,130 +147,162 @@ pub struct MemberRow {
     pub ended_on: Option<NaiveDate>,
 }
 
-impl MemberRow {
-    pub fn into_member(self, vault: &BsnVault) -> ApiResult<Member> {
-        let bsn = match &self.bsn_ciphertext {
-            Some(c) => Some(vault.decrypt(c)?),
-            None => None,
-        };
-        Ok(Member {
-            id: self.id,
-            role: MemberRole::parse(&self.role)
-                .ok_or_else(|| ApiError::internal(anyhow::anyhow!("unknown member role")))?,
-            given_name: self.given_name,
-            family_name: self.family_name,
-            birth_date: self.birth_date,
-            bsn,
-            started_on: self.started_on,
-            ended_on: self.ended_on,
-        })
+/// The members of a family, past ones included, in the order they joined.
+pub async fn members(
+    conn: &mut AsyncPgConnection,
+    family: FamilyId,
+) -> QueryResult<Vec<MemberRow>> {
+    family_members::table
+        .filter(family_members::family_id.eq(family))
+        .order((family_members::started_on, family_members::id))
+        .select(MemberRow::as_select())
+        .load(conn)
+        .await
+}
+
+/// A member of `family`, locked for its change when `lock` is set.
+pub async fn member(
+    conn: &mut AsyncPgConnection,
+    family: FamilyId,
+    id: MemberId,
+    lock: bool,
+) -> QueryResult<Option<MemberRow>> {
+    let query = family_members::table
+        .find(id)
+        .filter(family_members::family_id.eq(family))
+        .select(MemberRow::as_select());
+    if lock {
+        query.for_update().first(conn).await.optional()
+    } else {
+        query.first(conn).await.optional()
     }
 }
 
-#[derive(QueryableByName)]
-struct SummaryRow {
-    #[diesel(sql_type = SqlUuid)]
-    family_id: Uuid,
-    #[diesel(sql_type = SqlUuid)]
-    plan_id: Uuid,
-    #[diesel(sql_type = Text)]
-    status: String,
-    #[diesel(sql_type = Nullable<SqlUuid>)]
-    director_id: Option<Uuid>,
-    #[diesel(sql_type = diesel::sql_types::Int2)]
-    level: i16,
-    #[diesel(sql_type = diesel::sql_types::Bool)]
-    protection_measure: bool,
+/// A member to insert: its BSN already encrypted and hashed.
+pub struct NewMemberRow<'a> {
+    pub id: MemberId,
+    pub family_id: FamilyId,
+    pub role: MemberRole,
+    pub given_name: &'a str,
+    pub family_name: &'a str,
+    pub birth_date: NaiveDate,
+    pub bsn_ciphertext: Option<Vec<u8>>,
+    pub bsn_hash: Option<Vec<u8>>,
 }
 
-/// Open-plan summaries of the given families, keyed by family.
+pub async fn insert_member(conn: &mut AsyncPgConnection, row: NewMemberRow<'_>) -> QueryResult<()> {
+    diesel::insert_into(family_members::table)
+        .values((
+            family_members::id.eq(row.id),
+            family_members::family_id.eq(row.family_id),
+            family_members::role.eq(row.role),
+            family_members::given_name.eq(row.given_name),
+            family_members::family_name.eq(row.family_name),
+            family_members::birth_date.eq(row.birth_date),
+            family_members::bsn_ciphertext.eq(row.bsn_ciphertext),
+            family_members::bsn_hash.eq(row.bsn_hash),
+        ))
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+/// What a member change sets; `None` leaves a field as it is.
+#[derive(Default)]
+pub struct MemberChange<'a> {
+    pub given_name: Option<&'a str>,
+    pub family_name: Option<&'a str>,
+    pub birth_date: Option<NaiveDate>,
+    /// The encrypted BSN and its keyed hash.
+    pub bsn: Option<(Vec<u8>, Vec<u8>)>,
+    pub ended_on: Option<NaiveDate>,
+}
+
+pub async fn update_member(
+    conn: &mut AsyncPgConnection,
+    id: MemberId,
+    change: MemberChange<'_>,
+) -> QueryResult<()> {
+    let (ciphertext, hash) = change.bsn.unzip();
+    diesel::update(family_members::table.find(id))
+        .set((
+            change.given_name.map(|g| family_members::given_name.eq(g)),
+            change
+                .family_name
+                .map(|f| family_members::family_name.eq(f)),
+            change.birth_date.map(|d| family_members::birth_date.eq(d)),
+            ciphertext.map(|c| family_members::bsn_ciphertext.eq(c)),
+            hash.map(|h| family_members::bsn_hash.eq(h)),
+            change.ended_on.map(|d| family_members::ended_on.eq(d)),
+            family_members::updated_at.eq(diesel::dsl::now),
+        ))
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+/// Marks a family changed (a member was added).
+pub async fn touch_family(conn: &mut AsyncPgConnection, id: FamilyId) -> QueryResult<()> {
+    diesel::update(families::table.find(id))
+        .set(families::updated_at.eq(diesel::dsl::now))
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+/// Whether a child with this BSN hash is an active member of a family other
+/// than `family`.
+pub async fn child_elsewhere(
+    conn: &mut AsyncPgConnection,
+    bsn_hash: &[u8],
+    family: FamilyId,
+) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        family_members::table
+            .filter(family_members::bsn_hash.eq(bsn_hash))
+            .filter(family_members::role.eq(MemberRole::Child))
+            .filter(family_members::ended_on.is_null())
+            .filter(family_members::family_id.ne(family)),
+    ))
+    .get_result(conn)
+    .await
+}
+
+/// The open plan of a family in brief, with the codes of its signals.
+#[derive(Debug, QueryableByName)]
+pub struct SummaryRow {
+    #[diesel(sql_type = SqlUuid)]
+    pub family_id: FamilyId,
+    #[diesel(sql_type = SqlUuid)]
+    pub plan_id: PlanId,
+    #[diesel(sql_type = Text)]
+    pub status: PlanStatus,
+    #[diesel(sql_type = Nullable<SqlUuid>)]
+    pub director_id: Option<UserId>,
+    #[diesel(sql_type = Int2)]
+    pub level: i16,
+    #[diesel(sql_type = Bool)]
+    pub protection_measure: bool,
+    #[diesel(sql_type = Array<Text>)]
+    pub signals: Vec<SignalCode>,
+}
+
+/// Open-plan summaries of the given families (one statement, signals
+/// aggregated in it).
 pub async fn plan_summaries(
     conn: &mut AsyncPgConnection,
-    family_ids: &[Uuid],
-) -> ApiResult<Vec<(Uuid, PlanSummary)>> {
-    let rows: Vec<SummaryRow> = cached(
+    family_ids: &[FamilyId],
+) -> QueryResult<Vec<SummaryRow>> {
+    cached(
         "SELECT p.family_id, p.id AS plan_id, p.status, d.user_id AS director_id,
-                p.level, p.protection_measure
+                p.level, p.protection_measure,
+                ARRAY(SELECT s.code FROM plan_signals s
+                      WHERE s.plan_id = p.id ORDER BY s.code) AS signals
          FROM plans p
          LEFT JOIN director_assignments d ON d.plan_id = p.id AND d.ended_at IS NULL
          WHERE p.family_id = ANY($1) AND p.status <> 'closed'",
     )
-    .bind::<diesel::sql_types::Array<SqlUuid>, _>(family_ids)
+    .bind::<Array<SqlUuid>, _>(family_ids)
     .load(conn)
-    .await?;
-    let plan_ids: Vec<Uuid> = rows.iter().map(|r| r.plan_id).collect();
-    let mut codes = crate::care::queries::signal_codes(conn, &plan_ids).await?;
-    rows.into_iter()
-        .map(|r| {
-            let signals = codes
-                .extract_if(.., |(plan, _)| *plan == r.plan_id)
-                .map(|(_, code)| code)
-                .collect();
-            let status = PlanStatus::parse(&r.status)
-                .ok_or_else(|| ApiError::internal(anyhow::anyhow!("unknown plan status")))?;
-            Ok((
-                r.family_id,
-                PlanSummary {
-                    plan_id: r.plan_id,
-                    status,
-                    director_id: r.director_id,
-                    level: i32::from(r.level),
-                    protection_measure: r.protection_measure,
-                    signals,
-                },
-            ))
-        })
-        .collect()
-}
-
-/// The full family view, with decrypted BSNs (callers have checked access).
-pub async fn load_family(
-    conn: &mut AsyncPgConnection,
-    vault: &BsnVault,
-    family_id: Uuid,
-) -> ApiResult<Family> {
-    let (id, municipality_code, team_id, name, created_at, updated_at): (
-        Uuid,
-        String,
-        Uuid,
-        String,
-        DateTime<Utc>,
-        DateTime<Utc>,
-    ) = families::table
-        .find(family_id)
-        .select((
-            families::id,
-            families::municipality_code,
-            families::team_id,
-            families::name,
-            families::created_at,
-            families::updated_at,
-        ))
-        .first(conn)
-        .await
-        .optional()?
-        .ok_or_else(|| ApiError::not_found("Family"))?;
-    let members = family_members::table
-        .filter(family_members::family_id.eq(family_id))
-        .order((family_members::started_on, family_members::id))
-        .select(MemberRow::as_select())
-        .load(conn)
-        .await?
-        .into_iter()
-        .map(|m| m.into_member(vault))
-        .collect::<ApiResult<Vec<_>>>()?;
-    let current_plan = plan_summaries(conn, &[family_id])
-        .await?
-        .pop()
-        .map(|(_, s)| s);
-    Ok(Family {
-        id,
-        municipality_code,
-        team_id,
-        name,
-        members,
-        current_plan,
-        created_at,
-        updated_at,
-    })
+    .await
 }

@@ -47,6 +47,14 @@ pub fn municipality_code(value: &str) -> Result<(), ValidationError> {
     MunicipalityCode::parse(value).map(drop).map_err(refused)
 }
 
+/// A birth date: not in the future, not before 1900.
+pub fn birth_date(value: &chrono::NaiveDate) -> Result<(), ValidationError> {
+    let today = chrono::Utc::now().date_naive();
+    crate::domain::past_date(*value, today, "A birth date")
+        .map(drop)
+        .map_err(refused)
+}
+
 /// A whole number from `MIN` to `MAX`.
 pub fn in_range<const MIN: i64, const MAX: i64>(value: i64) -> Result<(), ValidationError> {
     if (MIN..=MAX).contains(&value) {

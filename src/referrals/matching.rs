@@ -32,7 +32,7 @@ use crate::domain::PlanStatus;
 use crate::error::ErrorCode;
 use crate::error::{ApiError, ApiResult};
 use crate::families::model::MemberSpec;
-use crate::families::routes::insert_member;
+use crate::families::service::insert_member;
 use crate::state::AppState;
 
 /// An advisory-lock key: 64 bits of SHA-256 over a namespaced identity.
@@ -210,7 +210,7 @@ pub async fn register_family(
             .map(|(i, p)| (p, format!("parents[{i}].bsn"))),
     );
     for (person, field) in people {
-        insert_member(conn, &state.vault, family_id, person, &field).await?;
+        insert_member(conn, &state.vault, family_id.into(), person, &field).await?;
     }
     Ok(family_id)
 }

@@ -88,14 +88,19 @@ fn person(
     v: &mut Invalid,
     today: NaiveDate,
 ) -> Option<MemberSpec> {
-    NewMember {
+    let _ = today;
+    let member = NewMember {
         role,
         given_name: p.given_name.clone(),
         family_name: p.family_name.clone(),
         birth_date: p.birth_date,
         bsn: p.bsn.clone(),
+    };
+    if v.absorb(prefix, Invalid::validated(&member)) {
+        member.spec().ok()
+    } else {
+        None
     }
-    .parse_into(prefix, v, today)
 }
 
 impl NewReferral {
