@@ -131,7 +131,7 @@ pub fn api_routes(cfg: &mut web::ServiceConfig) {
     crate::admin::routes(cfg);
     crate::families::routes::routes(cfg);
     crate::audit::access_log::routes(cfg);
-    crate::plans::routes(cfg);
+    crate::plans::routes::routes(cfg);
     crate::care::routes::routes(cfg);
     crate::referrals::routes::routes(cfg);
     crate::notifications::routes::routes(cfg);

@@ -146,10 +146,15 @@ impl Tx<'_> {
     ) -> ApiResult<()> {
         match decision {
             Ok(()) => Ok(()),
-            Err(denial) => Err(self
-                .refuse(event.as_access_denied(), denial.into_error(what))
-                .await),
+            Err(denial) => Err(self.deny(denial, what, event).await),
         }
+    }
+
+    /// A refusal: the attempt audited as `access_denied` (in this
+    /// transaction, which then commits) and its 403 or 404.
+    pub async fn deny(&mut self, denial: Denial, what: &str, event: AuditEvent) -> ApiError {
+        self.refuse(event.as_access_denied(), denial.into_error(what))
+            .await
     }
 
     /// Records `event` (a refusal's) and returns `error` marked so that the

@@ -9,4 +9,7 @@ pub mod model;
 pub mod queries;
 pub mod refresh;
 pub mod routes;
+pub mod scaling;
+pub mod service;
 pub mod state;
+pub mod view;

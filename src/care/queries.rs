@@ -1,279 +1,537 @@
-//! Reads of involvements, scaling events and signals, and the lens through
-//! which a plan's care is shown (the JGT's full view or a provider's).
+//! Reads and writes of involvements, scaling events and signals.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
-use uuid::Uuid;
 
-use super::catalogue::Catalogue;
-use super::model::{Involvement, Scaling, Signal};
-use crate::db::schema::{involvements, plan_signals, providers, scaling_events};
+use super::catalogue::CareForm;
+use crate::db::schema::{
+    family_members, involvements, plan_signals, plans, providers, scaling_events,
+};
 use crate::domain::care::{Direction, EndReason, InvolvementStatus, Segment};
 use crate::domain::signals::{SignalCode, SignalStatus};
-use crate::error::{ApiError, ApiResult};
-
-/// Who looks at a plan's care: the JGT (everything) or one provider (its own
-/// notes, and only names and care forms of the others).
-#[derive(Clone, Copy)]
-pub struct Lens<'a> {
-    pub catalogue: &'a Catalogue,
-    pub provider: Option<Uuid>,
-}
-
-impl<'a> Lens<'a> {
-    pub fn full(catalogue: &'a Catalogue) -> Self {
-        Self {
-            catalogue,
-            provider: None,
-        }
-    }
-
-    pub fn provider(catalogue: &'a Catalogue, provider: Uuid) -> Self {
-        Self {
-            catalogue,
-            provider: Some(provider),
-        }
-    }
-}
-
-fn stored<T>(value: Option<T>, what: &str) -> ApiResult<T> {
-    value.ok_or_else(|| ApiError::internal(anyhow::anyhow!("unknown {what} in database")))
-}
+use crate::domain::{FamilyId, InvolvementId, MemberId, PlanId, ProviderId, ScalingId, UserId};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = involvements)]
 pub struct InvolvementRow {
-    pub id: Uuid,
-    pub plan_id: Uuid,
-    pub family_id: Uuid,
-    pub provider_id: Uuid,
+    pub id: InvolvementId,
+    pub plan_id: PlanId,
+    pub family_id: FamilyId,
+    pub provider_id: ProviderId,
     pub care_form_code: String,
-    pub segment: String,
+    pub segment: Segment,
     pub level: Option<i16>,
     pub product_category: String,
-    pub member_id: Option<Uuid>,
-    pub status: String,
+    pub member_id: Option<MemberId>,
+    pub status: InvolvementStatus,
     pub requested_on: NaiveDate,
     pub started_on: Option<NaiveDate>,
     pub ended_on: Option<NaiveDate>,
-    pub end_reason: Option<String>,
+    pub end_reason: Option<EndReason>,
     pub reason: Option<String>,
     pub end_note: Option<String>,
     pub created_at: DateTime<Utc>,
 }
 
-impl InvolvementRow {
-    pub fn status(&self) -> ApiResult<InvolvementStatus> {
-        stored(InvolvementStatus::parse(&self.status), "involvement status")
-    }
-
-    pub fn segment(&self) -> ApiResult<Segment> {
-        stored(Segment::parse(&self.segment), "segment")
-    }
-
-    pub fn into_view(self, provider_name: String, lens: Lens<'_>) -> ApiResult<Involvement> {
-        let status = self.status()?;
-        let segment = self.segment()?;
-        let end_reason = match &self.end_reason {
-            Some(r) => Some(stored(EndReason::parse(r), "end reason")?),
-            None => None,
-        };
-        let own = lens.provider.is_none_or(|p| p == self.provider_id);
-        Ok(Involvement {
-            id: self.id,
-            plan_id: self.plan_id,
-            provider_id: self.provider_id,
-            provider_name,
-            care_form_name: lens
-                .catalogue
-                .get(&self.care_form_code)
-                .map(|f| f.name.clone()),
-            care_form_code: self.care_form_code,
-            segment,
-            level: self.level,
-            product_category: self.product_category,
-            member_id: self.member_id,
-            status,
-            requested_on: self.requested_on,
-            started_on: self.started_on,
-            ended_on: self.ended_on,
-            end_reason_code: end_reason.and_then(|r| r.ijw_code()).map(str::to_owned),
-            end_reason,
-            waiting_days: self.started_on.map(|s| (s - self.requested_on).num_days()),
-            reason: if own { self.reason } else { None },
-            end_note: if own { self.end_note } else { None },
-            created_at: self.created_at,
-        })
-    }
-}
-
 /// An involvement row, locked for the transaction when `lock` is set.
 pub async fn involvement_row(
     conn: &mut AsyncPgConnection,
-    id: Uuid,
+    id: InvolvementId,
     lock: bool,
-) -> ApiResult<Option<InvolvementRow>> {
+) -> QueryResult<Option<InvolvementRow>> {
     let q = involvements::table
         .find(id)
         .select(InvolvementRow::as_select());
-    Ok(if lock {
-        q.for_update().first(conn).await.optional()?
+    if lock {
+        q.for_update().first(conn).await.optional()
     } else {
-        q.first(conn).await.optional()?
-    })
+        q.first(conn).await.optional()
+    }
 }
 
-/// Every involvement of a plan, in the order they were registered.
-/// Takes a shared connection so it can be pipelined with other reads.
+/// Every involvement of a plan with its provider's name, in the order they
+/// were registered. Takes a shared connection so it can be pipelined with
+/// other reads.
 pub async fn plan_involvements(
     mut conn: &AsyncPgConnection,
-    plan_id: Uuid,
-    lens: Lens<'_>,
-) -> ApiResult<Vec<Involvement>> {
-    let rows: Vec<(InvolvementRow, String)> = involvements::table
+    plan_id: PlanId,
+) -> QueryResult<Vec<(InvolvementRow, String)>> {
+    involvements::table
         .inner_join(providers::table)
         .filter(involvements::plan_id.eq(plan_id))
         .order(involvements::id)
         .select((InvolvementRow::as_select(), providers::name))
         .load(&mut conn)
-        .await?;
-    rows.into_iter()
-        .map(|(row, name)| row.into_view(name, lens))
-        .collect()
+        .await
 }
 
-/// One involvement in the given lens.
-pub async fn involvement_view(
+/// One involvement with its provider's name.
+pub async fn involvement_with_provider(
     conn: &mut AsyncPgConnection,
-    id: Uuid,
-    lens: Lens<'_>,
-) -> ApiResult<Involvement> {
-    let (row, name): (InvolvementRow, String) = involvements::table
+    id: InvolvementId,
+) -> QueryResult<Option<(InvolvementRow, String)>> {
+    involvements::table
         .inner_join(providers::table)
         .filter(involvements::id.eq(id))
         .select((InvolvementRow::as_select(), providers::name))
         .first(conn)
         .await
-        .optional()?
-        .ok_or_else(|| ApiError::not_found("Involvement"))?;
-    row.into_view(name, lens)
+        .optional()
 }
 
 /// Providers with requested or active care in a plan.
 pub async fn providers_in_plan(
     conn: &mut AsyncPgConnection,
-    plan_id: Uuid,
-) -> ApiResult<Vec<Uuid>> {
-    Ok(involvements::table
+    plan_id: PlanId,
+) -> QueryResult<Vec<ProviderId>> {
+    involvements::table
         .filter(involvements::plan_id.eq(plan_id))
-        .filter(involvements::status.ne("ended"))
+        .filter(involvements::status.ne(InvolvementStatus::Ended))
         .select(involvements::provider_id)
         .distinct()
         .load(conn)
-        .await?)
+        .await
+}
+
+/// How many involvements of a plan are requested or active.
+pub async fn running_involvements(
+    conn: &mut AsyncPgConnection,
+    plan_id: PlanId,
+) -> QueryResult<i64> {
+    involvements::table
+        .filter(involvements::plan_id.eq(plan_id))
+        .filter(involvements::status.ne(InvolvementStatus::Ended))
+        .count()
+        .get_result(conn)
+        .await
+}
+
+/// Whether a provider exists (`None`) and takes new care (`Some(true)`).
+pub async fn provider_active(
+    conn: &mut AsyncPgConnection,
+    id: ProviderId,
+) -> QueryResult<Option<bool>> {
+    providers::table
+        .find(id)
+        .select(providers::active)
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// Whether `member` is a current member of `family`.
+pub async fn is_current_member(
+    conn: &mut AsyncPgConnection,
+    family: FamilyId,
+    member: MemberId,
+) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        family_members::table
+            .filter(family_members::id.eq(member))
+            .filter(family_members::family_id.eq(family))
+            .filter(family_members::ended_on.is_null()),
+    ))
+    .get_result(conn)
+    .await
+}
+
+/// An involvement to register.
+pub struct NewInvolvementRow<'a> {
+    pub id: InvolvementId,
+    pub plan_id: PlanId,
+    pub family_id: FamilyId,
+    pub provider_id: ProviderId,
+    pub form: &'a CareForm,
+    pub member_id: Option<MemberId>,
+    pub status: InvolvementStatus,
+    pub requested_on: NaiveDate,
+    pub started_on: Option<NaiveDate>,
+    pub reason: Option<&'a str>,
+    pub created_by: Option<UserId>,
+}
+
+pub async fn insert_involvement(
+    conn: &mut AsyncPgConnection,
+    row: NewInvolvementRow<'_>,
+) -> QueryResult<()> {
+    diesel::insert_into(involvements::table)
+        .values((
+            involvements::id.eq(row.id),
+            involvements::plan_id.eq(row.plan_id),
+            involvements::family_id.eq(row.family_id),
+            involvements::provider_id.eq(row.provider_id),
+            involvements::care_form_code.eq(&row.form.code),
+            involvements::segment.eq(row.form.segment),
+            involvements::level.eq(row.form.level),
+            involvements::product_category.eq(&row.form.product_category),
+            involvements::member_id.eq(row.member_id),
+            involvements::status.eq(row.status),
+            involvements::requested_on.eq(row.requested_on),
+            involvements::started_on.eq(row.started_on),
+            involvements::reason.eq(row.reason),
+            involvements::created_by.eq(row.created_by),
+        ))
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+/// Marks requested care active from `started_on`.
+pub async fn start_involvement(
+    conn: &mut AsyncPgConnection,
+    id: InvolvementId,
+    started_on: NaiveDate,
+) -> QueryResult<()> {
+    diesel::update(involvements::table.find(id))
+        .set((
+            involvements::status.eq(InvolvementStatus::Active),
+            involvements::started_on.eq(started_on),
+            involvements::updated_at.eq(diesel::dsl::now),
+        ))
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+/// Ends care on `ended_on`, for `reason`, with an optional note.
+pub async fn end_involvement(
+    conn: &mut AsyncPgConnection,
+    id: InvolvementId,
+    ended_on: NaiveDate,
+    reason: EndReason,
+    note: Option<&str>,
+) -> QueryResult<()> {
+    diesel::update(involvements::table.find(id))
+        .set((
+            involvements::status.eq(InvolvementStatus::Ended),
+            involvements::ended_on.eq(ended_on),
+            involvements::end_reason.eq(reason),
+            involvements::end_note.eq(note),
+            involvements::updated_at.eq(diesel::dsl::now),
+        ))
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+/// A page of a provider's involvements in a municipality, with their
+/// provider's name: requested and active ones, or those of `status`.
+pub async fn worklist(
+    conn: &mut AsyncPgConnection,
+    provider: ProviderId,
+    municipality: &str,
+    status: Option<InvolvementStatus>,
+    after: Option<InvolvementId>,
+    fetch: i64,
+) -> QueryResult<Vec<(InvolvementRow, String)>> {
+    let mut rows = involvements::table
+        .inner_join(plans::table)
+        .inner_join(providers::table)
+        .filter(involvements::provider_id.eq(provider))
+        .filter(plans::municipality_code.eq(municipality))
+        .order(involvements::id)
+        .limit(fetch)
+        .select((InvolvementRow::as_select(), providers::name))
+        .into_boxed();
+    rows = match status {
+        Some(s) => rows.filter(involvements::status.eq(s)),
+        None => rows.filter(involvements::status.ne(InvolvementStatus::Ended)),
+    };
+    if let Some(after) = after {
+        rows = rows.filter(involvements::id.gt(after));
+    }
+    rows.load(conn).await
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = scaling_events)]
 pub struct ScalingRow {
-    pub id: Uuid,
+    pub id: ScalingId,
     pub occurred_at: DateTime<Utc>,
     pub from_level: i16,
     pub to_level: i16,
-    pub direction: String,
+    pub direction: Direction,
     pub reason: String,
-    pub decided_by: Option<Uuid>,
-    pub involvement_ids: Vec<Uuid>,
-}
-
-impl ScalingRow {
-    pub fn into_view(self) -> ApiResult<Scaling> {
-        Ok(Scaling {
-            id: self.id,
-            occurred_at: self.occurred_at,
-            from_level: self.from_level,
-            to_level: self.to_level,
-            direction: stored(Direction::parse(&self.direction), "direction")?,
-            reason: self.reason,
-            decided_by: self.decided_by,
-            involvement_ids: self.involvement_ids,
-        })
-    }
+    pub decided_by: Option<UserId>,
+    pub involvement_ids: Vec<InvolvementId>,
 }
 
 /// A plan's whole scaling history, oldest first (a bare list, as the
 /// director history: a plan's history is short).
-pub async fn plan_scalings(conn: &mut AsyncPgConnection, plan_id: Uuid) -> ApiResult<Vec<Scaling>> {
+pub async fn plan_scalings(
+    conn: &mut AsyncPgConnection,
+    plan_id: PlanId,
+) -> QueryResult<Vec<ScalingRow>> {
     scaling_events::table
         .filter(scaling_events::plan_id.eq(plan_id))
         .order((scaling_events::occurred_at, scaling_events::id))
         .select(ScalingRow::as_select())
         .load(conn)
-        .await?
-        .into_iter()
-        .map(ScalingRow::into_view)
-        .collect()
+        .await
+}
+
+/// A change of level to record.
+pub struct NewScaling<'a> {
+    pub plan_id: PlanId,
+    pub from_level: i16,
+    pub to_level: i16,
+    pub direction: Direction,
+    pub reason: &'a str,
+    pub decided_by: Option<UserId>,
+    pub involvement_ids: &'a [InvolvementId],
+}
+
+pub async fn insert_scaling(
+    conn: &mut AsyncPgConnection,
+    s: NewScaling<'_>,
+) -> QueryResult<ScalingRow> {
+    diesel::insert_into(scaling_events::table)
+        .values((
+            scaling_events::id.eq(ScalingId::new()),
+            scaling_events::plan_id.eq(s.plan_id),
+            scaling_events::from_level.eq(s.from_level),
+            scaling_events::to_level.eq(s.to_level),
+            scaling_events::direction.eq(s.direction),
+            scaling_events::reason.eq(s.reason),
+            scaling_events::decided_by.eq(s.decided_by),
+            scaling_events::involvement_ids.eq(s.involvement_ids),
+        ))
+        .returning(ScalingRow::as_returning())
+        .get_result(conn)
+        .await
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = plan_signals)]
 pub struct SignalRow {
-    pub code: String,
-    pub status: String,
+    pub code: SignalCode,
+    pub status: SignalStatus,
     pub facts: String,
     pub detail: serde_json::Value,
     pub raised_at: DateTime<Utc>,
     pub acknowledged_at: Option<DateTime<Utc>>,
-    pub acknowledged_by: Option<Uuid>,
+    pub acknowledged_by: Option<UserId>,
     pub note: Option<String>,
-}
-
-impl SignalRow {
-    pub fn into_view(self) -> ApiResult<Signal> {
-        Ok(Signal {
-            code: stored(SignalCode::parse(&self.code), "signal code")?,
-            status: stored(SignalStatus::parse(&self.status), "signal status")?,
-            raised_at: self.raised_at,
-            detail: self.detail,
-            acknowledged_at: self.acknowledged_at,
-            acknowledged_by: self.acknowledged_by,
-            note: self.note,
-        })
-    }
 }
 
 /// The signals that hold for a plan now.
 /// Takes a shared connection so it can be pipelined with other reads.
-pub async fn signal_rows(mut conn: &AsyncPgConnection, plan_id: Uuid) -> ApiResult<Vec<SignalRow>> {
-    Ok(plan_signals::table
+pub async fn signal_rows(
+    mut conn: &AsyncPgConnection,
+    plan_id: PlanId,
+) -> QueryResult<Vec<SignalRow>> {
+    plan_signals::table
         .filter(plan_signals::plan_id.eq(plan_id))
         .order(plan_signals::code)
         .select(SignalRow::as_select())
         .load(&mut conn)
-        .await?)
+        .await
 }
 
-pub async fn plan_signal_views(conn: &AsyncPgConnection, plan_id: Uuid) -> ApiResult<Vec<Signal>> {
-    signal_rows(conn, plan_id)
-        .await?
-        .into_iter()
-        .map(SignalRow::into_view)
-        .collect()
-}
-
-/// Signal codes of several plans at once (family list).
-pub async fn signal_codes(
+/// Marks a signal that holds as deliberate; `None` when it does not hold.
+pub async fn acknowledge_signal(
     conn: &mut AsyncPgConnection,
-    plan_ids: &[Uuid],
-) -> ApiResult<Vec<(Uuid, SignalCode)>> {
-    let rows: Vec<(Uuid, String)> = plan_signals::table
-        .filter(plan_signals::plan_id.eq_any(plan_ids))
-        .order((plan_signals::plan_id, plan_signals::code))
-        .select((plan_signals::plan_id, plan_signals::code))
+    plan_id: PlanId,
+    code: SignalCode,
+    by: UserId,
+    note: &str,
+) -> QueryResult<Option<SignalRow>> {
+    diesel::update(plan_signals::table.find((plan_id, code)))
+        .set((
+            plan_signals::status.eq(SignalStatus::Acknowledged),
+            plan_signals::acknowledged_at.eq(diesel::dsl::now),
+            plan_signals::acknowledged_by.eq(by),
+            plan_signals::note.eq(note),
+        ))
+        .returning(SignalRow::as_returning())
+        .get_result(conn)
+        .await
+        .optional()
+}
+
+/// A plan's stored care level and protection measure.
+pub async fn plan_level(conn: &mut AsyncPgConnection, plan_id: PlanId) -> QueryResult<(i16, bool)> {
+    plans::table
+        .find(plan_id)
+        .select((plans::level, plans::protection_measure))
+        .first(conn)
+        .await
+}
+
+pub async fn set_plan_level(
+    conn: &mut AsyncPgConnection,
+    plan_id: PlanId,
+    level: i16,
+    protection_measure: bool,
+) -> QueryResult<()> {
+    diesel::update(plans::table.find(plan_id))
+        .set((
+            plans::level.eq(level),
+            plans::protection_measure.eq(protection_measure),
+        ))
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+/// The segments of a plan's active care.
+pub async fn active_segments(
+    conn: &mut AsyncPgConnection,
+    plan_id: PlanId,
+) -> QueryResult<Vec<Segment>> {
+    involvements::table
+        .filter(involvements::plan_id.eq(plan_id))
+        .filter(involvements::status.eq(InvolvementStatus::Active))
+        .select(involvements::segment)
         .load(conn)
-        .await?;
-    rows.into_iter()
-        .map(|(p, c)| Ok((p, stored(SignalCode::parse(&c), "signal code")?)))
-        .collect()
+        .await
+}
+
+/// What the signal rules need of a plan itself.
+#[derive(Debug, Queryable)]
+pub struct PlanHead {
+    pub family_id: FamilyId,
+    pub municipality_code: String,
+    pub status: crate::domain::PlanStatus,
+    pub created_at: DateTime<Utc>,
+}
+
+pub async fn plan_head(mut conn: &AsyncPgConnection, plan_id: PlanId) -> QueryResult<PlanHead> {
+    plans::table
+        .find(plan_id)
+        .select((
+            plans::family_id,
+            plans::municipality_code,
+            plans::status,
+            plans::created_at,
+        ))
+        .first(&mut conn)
+        .await
+}
+
+/// A plan's requested or active care, as the signal rules see it.
+#[derive(Debug, Queryable)]
+pub struct RunningCare {
+    pub id: InvolvementId,
+    pub provider_id: ProviderId,
+    pub member_id: Option<MemberId>,
+    pub segment: Segment,
+    pub status: InvolvementStatus,
+    pub requested_on: NaiveDate,
+}
+
+pub async fn running_care(
+    mut conn: &AsyncPgConnection,
+    plan_id: PlanId,
+) -> QueryResult<Vec<RunningCare>> {
+    involvements::table
+        .filter(involvements::plan_id.eq(plan_id))
+        .filter(involvements::status.ne(InvolvementStatus::Ended))
+        .select((
+            involvements::id,
+            involvements::provider_id,
+            involvements::member_id,
+            involvements::segment,
+            involvements::status,
+            involvements::requested_on,
+        ))
+        .load(&mut conn)
+        .await
+}
+
+/// A plan's scaling steps since `since`, in order.
+pub async fn recent_steps(
+    mut conn: &AsyncPgConnection,
+    plan_id: PlanId,
+    since: DateTime<Utc>,
+) -> QueryResult<Vec<(ScalingId, DateTime<Utc>, Direction)>> {
+    scaling_events::table
+        .filter(scaling_events::plan_id.eq(plan_id))
+        .filter(scaling_events::occurred_at.ge(since))
+        .order((scaling_events::occurred_at, scaling_events::id))
+        .select((
+            scaling_events::id,
+            scaling_events::occurred_at,
+            scaling_events::direction,
+        ))
+        .load(&mut conn)
+        .await
+}
+
+/// A signal that now holds for a plan.
+pub struct RaisedSignal<'a> {
+    pub plan_id: PlanId,
+    pub code: SignalCode,
+    pub family_id: FamilyId,
+    pub municipality_code: &'a str,
+    pub facts: &'a str,
+    pub detail: &'a serde_json::Value,
+    pub raised_at: DateTime<Utc>,
+}
+
+pub async fn insert_signal(conn: &mut AsyncPgConnection, s: RaisedSignal<'_>) -> QueryResult<()> {
+    diesel::insert_into(plan_signals::table)
+        .values((
+            plan_signals::plan_id.eq(s.plan_id),
+            plan_signals::code.eq(s.code),
+            plan_signals::family_id.eq(s.family_id),
+            plan_signals::municipality_code.eq(s.municipality_code),
+            plan_signals::status.eq(SignalStatus::Open),
+            plan_signals::facts.eq(s.facts),
+            plan_signals::detail.eq(s.detail),
+            plan_signals::raised_at.eq(s.raised_at),
+        ))
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+/// A signal whose facts changed: open again, with its new facts, and no
+/// longer acknowledged.
+pub async fn reopen_signal(
+    conn: &mut AsyncPgConnection,
+    plan_id: PlanId,
+    code: SignalCode,
+    facts: &str,
+    detail: &serde_json::Value,
+    raised_at: DateTime<Utc>,
+) -> QueryResult<()> {
+    diesel::update(plan_signals::table.find((plan_id, code)))
+        .set((
+            plan_signals::status.eq(SignalStatus::Open),
+            plan_signals::facts.eq(facts),
+            plan_signals::detail.eq(detail),
+            plan_signals::raised_at.eq(raised_at),
+            plan_signals::acknowledged_at.eq(None::<DateTime<Utc>>),
+            plan_signals::acknowledged_by.eq(None::<UserId>),
+            plan_signals::note.eq(None::<String>),
+        ))
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+pub async fn set_signal_detail(
+    conn: &mut AsyncPgConnection,
+    plan_id: PlanId,
+    code: SignalCode,
+    detail: &serde_json::Value,
+) -> QueryResult<()> {
+    diesel::update(plan_signals::table.find((plan_id, code)))
+        .set(plan_signals::detail.eq(detail))
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+pub async fn delete_signal(
+    conn: &mut AsyncPgConnection,
+    plan_id: PlanId,
+    code: SignalCode,
+) -> QueryResult<()> {
+    diesel::delete(plan_signals::table.find((plan_id, code)))
+        .execute(conn)
+        .await
+        .map(drop)
 }

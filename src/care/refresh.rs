@@ -10,16 +10,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use anyhow::Context;
 use diesel::sql_types::{Int4, Int8, Uuid as SqlUuid};
-use diesel::QueryableByName;
+use diesel::{QueryResult, QueryableByName};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
-use uuid::Uuid;
 
 use super::state::sync_signals;
 use crate::audit::AuditEvent;
 use crate::domain::signals::Thresholds;
-use crate::domain::PlanStatus;
-use crate::error::{ApiError, ApiResult};
+use crate::domain::{PlanId, PlanStatus};
 use crate::plans::queries::plan_row;
 use crate::state::AppState;
 
@@ -29,11 +28,11 @@ const BATCH: i64 = 5_000;
 #[derive(QueryableByName)]
 struct Due {
     #[diesel(sql_type = SqlUuid)]
-    plan_id: Uuid,
+    plan_id: PlanId,
 }
 
 /// Plans whose time-based signals are due for a change.
-pub async fn due_plans(conn: &mut AsyncPgConnection, t: &Thresholds) -> ApiResult<Vec<Uuid>> {
+pub async fn due_plans(conn: &mut AsyncPgConnection, t: &Thresholds) -> QueryResult<Vec<PlanId>> {
     let rows: Vec<Due> = diesel::sql_query(
         "SELECT p.id AS plan_id FROM plans p
           WHERE p.status = 'intake' AND p.created_at < now() - make_interval(days => $1)
@@ -65,13 +64,13 @@ pub async fn due_plans(conn: &mut AsyncPgConnection, t: &Thresholds) -> ApiResul
 pub async fn refresh_plan(
     conn: &mut AsyncPgConnection,
     t: &Thresholds,
-    plan_id: Uuid,
-) -> ApiResult<bool> {
+    plan_id: PlanId,
+) -> QueryResult<bool> {
     conn.transaction(async |conn| {
         let Some(row) = plan_row(conn, plan_id, true).await? else {
             return Ok(false);
         };
-        if row.status()? == PlanStatus::Closed {
+        if row.status == PlanStatus::Closed {
             return Ok(false);
         }
         let changes = sync_signals(conn, t, plan_id, chrono::Utc::now()).await?;
@@ -84,13 +83,13 @@ pub async fn refresh_plan(
             .detail(serde_json::json!({"signals": changes, "trigger": "time"}))
             .record(conn)
             .await?;
-        Ok::<_, ApiError>(true)
+        Ok(true)
     })
     .await
 }
 
 /// One round: every due plan refreshed. Returns how many changed.
-pub async fn refresh_due(conn: &mut AsyncPgConnection, t: &Thresholds) -> ApiResult<usize> {
+pub async fn refresh_due(conn: &mut AsyncPgConnection, t: &Thresholds) -> QueryResult<usize> {
     let mut changed = 0;
     for plan_id in due_plans(conn, t).await? {
         if refresh_plan(conn, t, plan_id).await? {
@@ -112,15 +111,18 @@ pub fn spawn(state: Arc<AppState>) {
         loop {
             tick.tick().await;
             let round = async {
-                let mut conn = state.db().await?;
-                refresh_due(&mut conn, &state.signals.thresholds).await
+                let mut conn = state.pool.get().await.context("no database connection")?;
+                let refreshed = refresh_due(&mut conn, &state.signals.thresholds).await;
+                refreshed.context("refreshing time-based signals")
             };
             match round.await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(plans = n, "time-based signals refreshed"),
-                Err(e) => {
-                    tracing::warn!(error = %e.detail, "signal refresh failed; retrying next round")
-                }
+                // The whole cause chain: which statement failed, and why.
+                Err(e) => tracing::warn!(
+                    error = format!("{e:#}"),
+                    "signal refresh failed; retrying next round"
+                ),
             }
         }
     });

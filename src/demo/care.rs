@@ -341,7 +341,7 @@ pub async fn load(
         .set(plans::created_at.eq(Utc::now() - Duration::days(8)))
         .execute(conn)
         .await?;
-    sync_signals(conn, &Thresholds::default(), el_amrani.0, Utc::now()).await?;
+    sync_signals(conn, &Thresholds::default(), el_amrani.0.into(), Utc::now()).await?;
     Ok(())
 }
 
@@ -449,7 +449,7 @@ async fn family_care(
             level = to;
         }
     }
-    let state = derived_state(conn, plan_id).await?;
+    let state = derived_state(conn, plan_id.into()).await?;
     diesel::update(plans::table.find(plan_id))
         .set((
             plans::level.eq(state.level),
@@ -457,6 +457,6 @@ async fn family_care(
         ))
         .execute(conn)
         .await?;
-    sync_signals(conn, &Thresholds::default(), plan_id, Utc::now()).await?;
+    sync_signals(conn, &Thresholds::default(), plan_id.into(), Utc::now()).await?;
     Ok(())
 }

@@ -56,8 +56,10 @@ pub fn birth_date(value: &chrono::NaiveDate) -> Result<(), ValidationError> {
 }
 
 /// A whole number from `MIN` to `MAX`.
-pub fn in_range<const MIN: i64, const MAX: i64>(value: i64) -> Result<(), ValidationError> {
-    if (MIN..=MAX).contains(&value) {
+pub fn in_range<const MIN: i64, const MAX: i64, T: Into<i64>>(
+    value: T,
+) -> Result<(), ValidationError> {
+    if (MIN..=MAX).contains(&value.into()) {
         Ok(())
     } else {
         Err(ValidationError::new(ErrorCode::OutOfRange.as_str())

@@ -8,10 +8,5 @@ pub mod directors;
 pub mod model;
 pub mod queries;
 pub mod routes;
-
-use actix_web::web;
-
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    routes::routes(cfg);
-    directors::routes(cfg);
-}
+pub mod service;
+pub mod view;

@@ -4,14 +4,14 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
+use validator::Validate;
 
-use crate::domain::{text, GoalRealisation, PlanStatus, Role};
-use crate::error::ErrorCode;
-use crate::error::{ApiResult, Invalid};
+use crate::domain::{text, FamilyId, GoalRealisation, PlanId, PlanStatus, Role, TeamId, UserId};
+use crate::error::{checked, ApiResult, Invalid};
 
 pub const MAX_GOALS: usize = 50;
 
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema, Validate)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct GoalInput {
     /// Keeps the id of an existing goal when the list is replaced.
@@ -21,6 +21,7 @@ pub struct GoalInput {
         min_length = 1,
         max_length = 2000
     )]
+    #[validate(custom(function = "crate::http::validation::required_text::<2000>"))]
     pub description: String,
 }
 
@@ -31,41 +32,56 @@ pub struct Goal {
     pub description: String,
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, Serialize, ToSchema, Validate)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct NewPlan {
     #[schema(example = "Gezinsplan Jansen", min_length = 1, max_length = 200)]
+    #[validate(custom(function = "crate::http::validation::required_text::<200>"))]
     pub title: String,
     #[schema(max_items = 50)]
+    #[validate(
+        custom(function = "crate::http::validation::at_most::<MAX_GOALS, GoalInput>"),
+        nested
+    )]
     pub goals: Option<Vec<GoalInput>>,
     /// Director to assign at once; the plan then starts `active`.
-    pub director_id: Option<Uuid>,
+    pub director_id: Option<UserId>,
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, Serialize, ToSchema, Validate)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct PlanUpdate {
     #[schema(min_length = 1, max_length = 200)]
+    #[validate(custom(function = "crate::http::validation::required_text::<200>"))]
     pub title: Option<String>,
     /// Replaces the list of goals.
     #[schema(max_items = 50)]
+    #[validate(
+        custom(function = "crate::http::validation::at_most::<MAX_GOALS, GoalInput>"),
+        nested
+    )]
     pub goals: Option<Vec<GoalInput>>,
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, Serialize, ToSchema, Validate)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct OutcomeInput {
     pub goal_realisation: GoalRealisation,
     /// Client satisfaction, 1 to 10.
     #[schema(minimum = 1, maximum = 10)]
+    #[validate(custom(
+        function = "crate::http::validation::in_range::<1, 10, i16>",
+        message = "A score from 1 to 10."
+    ))]
     pub satisfaction_score: Option<i16>,
     /// Whether care ended by dropout (uitval).
     pub dropout: bool,
     #[schema(max_length = 2000)]
+    #[validate(custom(function = "crate::http::validation::optional_text::<2000>"))]
     pub dropout_reason: Option<String>,
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, Serialize, ToSchema, Validate)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ClosePlan {
     #[schema(
@@ -73,7 +89,9 @@ pub struct ClosePlan {
         min_length = 1,
         max_length = 2000
     )]
+    #[validate(custom(function = "crate::http::validation::required_text::<2000>"))]
     pub reason: String,
+    #[validate(nested)]
     pub outcome: OutcomeInput,
 }
 
@@ -87,61 +105,35 @@ pub struct CloseSpec {
 
 impl ClosePlan {
     pub fn parse(&self) -> ApiResult<CloseSpec> {
-        let mut v = Invalid::new();
-        let reason = v.check("reason", text::required(&self.reason, 2000));
-        if self
-            .outcome
-            .satisfaction_score
-            .is_some_and(|s| !(1..=10).contains(&s))
-        {
-            v.push(
-                "outcome.satisfactionScore",
-                ErrorCode::OutOfRange,
-                "A score from 1 to 10.",
-            );
-        }
-        let dropout_reason = v.check(
-            "outcome.dropoutReason",
-            text::optional(self.outcome.dropout_reason.as_deref(), 2000),
-        );
-        let (reason, dropout_reason) = v.finish((reason, dropout_reason))?;
+        Invalid::validated(self).into_result()?;
         Ok(CloseSpec {
-            reason,
+            reason: checked(text::required(&self.reason, 2000))?,
             goal_realisation: self.outcome.goal_realisation,
             satisfaction_score: self.outcome.satisfaction_score,
             dropout: self.outcome.dropout,
-            dropout_reason,
+            dropout_reason: checked(text::optional(self.outcome.dropout_reason.as_deref(), 2000))?,
         })
     }
 }
 
-/// Parses a goal list, keeping given ids and minting new ones.
-pub fn parse_goals(goals: &[GoalInput], field: &str, v: &mut Invalid) -> Option<Vec<Goal>> {
-    if goals.len() > MAX_GOALS {
-        v.push(field, ErrorCode::TooMany, "At most 50 goals.");
-        return None;
-    }
-    let mut out = Vec::new();
-    let mut ok = true;
-    for (i, g) in goals.iter().enumerate() {
-        match v.check(
-            &format!("{field}[{i}].description"),
-            text::required(&g.description, 2000),
-        ) {
-            Some(description) => out.push(Goal {
+/// The goals of a list its rules accepted, keeping given ids and minting
+/// new ones.
+pub fn goals(input: &[GoalInput]) -> ApiResult<Vec<Goal>> {
+    input
+        .iter()
+        .map(|g| {
+            Ok(Goal {
                 id: g.id.unwrap_or_else(Uuid::now_v7),
-                description,
-            }),
-            None => ok = false,
-        }
-    }
-    ok.then_some(out)
+                description: checked(text::required(&g.description, 2000))?,
+            })
+        })
+        .collect()
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DirectorRef {
-    pub user_id: Uuid,
+    pub user_id: UserId,
     pub display_name: String,
     /// Start of the current assignment.
     pub since: DateTime<Utc>,
@@ -160,8 +152,8 @@ pub struct Outcome {
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Plan {
-    pub id: Uuid,
-    pub family_id: Uuid,
+    pub id: PlanId,
+    pub family_id: FamilyId,
     pub status: PlanStatus,
     pub title: String,
     pub goals: Vec<Goal>,
@@ -185,17 +177,18 @@ pub struct Plan {
 
 crate::page_type!(PlanPage, Plan, "A page of plans.");
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, Serialize, ToSchema, Validate)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct DirectorChange {
     /// The new director: an active jgt_worker of the plan's municipality or a
     /// gi_worker serving it.
-    pub user_id: Uuid,
+    pub user_id: UserId,
     #[schema(
         example = "Overdracht na verhuizing",
         min_length = 1,
         max_length = 2000
     )]
+    #[validate(custom(function = "crate::http::validation::required_text::<2000>"))]
     pub reason: String,
 }
 
@@ -203,12 +196,12 @@ pub struct DirectorChange {
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DirectorAssignment {
-    pub user_id: Uuid,
+    pub user_id: UserId,
     pub display_name: String,
     pub started_at: DateTime<Utc>,
     /// Null for the current director.
     pub ended_at: Option<DateTime<Utc>>,
-    pub assigned_by: Option<Uuid>,
+    pub assigned_by: Option<UserId>,
     pub reason: String,
 }
 
@@ -216,10 +209,10 @@ pub struct DirectorAssignment {
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EligibleDirector {
-    pub user_id: Uuid,
+    pub user_id: UserId,
     pub display_name: String,
     pub role: Role,
-    pub team_id: Option<Uuid>,
+    pub team_id: Option<TeamId>,
     /// Open plans this user directs now.
     pub caseload: i64,
 }
@@ -234,8 +227,8 @@ crate::page_type!(
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CaseloadItem {
-    pub plan_id: Uuid,
-    pub family_id: Uuid,
+    pub plan_id: PlanId,
+    pub family_id: FamilyId,
     pub family_name: String,
     pub municipality_code: String,
     pub status: PlanStatus,

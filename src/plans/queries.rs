@@ -1,26 +1,23 @@
-//! Reads and locks shared by the plan and director handlers.
+//! Reads, locks and writes of plans and director assignments.
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
+use diesel::sql_types::{Int8, Nullable, Text, Timestamptz, Uuid as SqlUuid};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
-use uuid::Uuid;
 
-use super::model::{DirectorRef, Goal, Outcome, Plan};
-use crate::care::model::{Involvement, Signal};
-use crate::care::queries::{plan_involvements, plan_signal_views, Lens};
 use crate::db::schema::{director_assignments, plans, user_served_municipalities, users};
 use crate::db::sql::cached;
-use crate::domain::{GoalRealisation, PlanStatus, Role};
-use crate::error::ErrorCode;
-use crate::error::{ApiError, ApiResult};
+use crate::domain::{
+    AssignmentId, FamilyId, GoalRealisation, PlanId, PlanStatus, Role, TeamId, UserId,
+};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = plans)]
 pub struct PlanRow {
-    pub id: Uuid,
-    pub family_id: Uuid,
+    pub id: PlanId,
+    pub family_id: FamilyId,
     pub municipality_code: String,
-    pub status: String,
+    pub status: PlanStatus,
     pub title: String,
     pub goals: serde_json::Value,
     pub version: i32,
@@ -28,7 +25,7 @@ pub struct PlanRow {
     pub activated_at: Option<DateTime<Utc>>,
     pub closed_at: Option<DateTime<Utc>>,
     pub close_reason: Option<String>,
-    pub goal_realisation: Option<String>,
+    pub goal_realisation: Option<GoalRealisation>,
     pub satisfaction_score: Option<i16>,
     pub dropout: Option<bool>,
     pub dropout_reason: Option<String>,
@@ -36,35 +33,191 @@ pub struct PlanRow {
     pub protection_measure: bool,
 }
 
-impl PlanRow {
-    pub fn status(&self) -> ApiResult<PlanStatus> {
-        PlanStatus::parse(&self.status)
-            .ok_or_else(|| ApiError::internal(anyhow::anyhow!("unknown plan status")))
-    }
-}
-
 /// A plan row, locked for the rest of the transaction when `lock` is set
 /// (every change to a plan takes this lock first, so changes to one plan
 /// are serialised while other plans proceed in parallel).
 pub async fn plan_row(
     conn: &mut AsyncPgConnection,
-    plan_id: Uuid,
+    plan_id: PlanId,
     lock: bool,
-) -> ApiResult<Option<PlanRow>> {
+) -> QueryResult<Option<PlanRow>> {
     let query = plans::table.find(plan_id).select(PlanRow::as_select());
-    let row = if lock {
-        query.for_update().first(conn).await.optional()?
+    if lock {
+        query.for_update().first(conn).await.optional()
     } else {
-        query.first(conn).await.optional()?
-    };
-    Ok(row)
+        query.first(conn).await.optional()
+    }
+}
+
+/// Takes a shared connection so it can be pipelined with other reads.
+pub async fn shared_plan_row(
+    mut conn: &AsyncPgConnection,
+    plan_id: PlanId,
+) -> QueryResult<Option<PlanRow>> {
+    plans::table
+        .find(plan_id)
+        .select(PlanRow::as_select())
+        .first(&mut conn)
+        .await
+        .optional()
+}
+
+/// The open (not closed) plan of a family, if it has one.
+pub async fn open_plan_of(
+    conn: &mut AsyncPgConnection,
+    family: FamilyId,
+) -> QueryResult<Option<PlanRow>> {
+    plans::table
+        .filter(plans::family_id.eq(family))
+        .filter(plans::status.ne(PlanStatus::Closed))
+        .select(PlanRow::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// A page of a family's plans, oldest first.
+pub async fn family_plans(
+    conn: &mut AsyncPgConnection,
+    family: FamilyId,
+    after: Option<PlanId>,
+    fetch: i64,
+) -> QueryResult<Vec<PlanRow>> {
+    let mut q = plans::table
+        .filter(plans::family_id.eq(family))
+        .select(PlanRow::as_select())
+        .order(plans::id)
+        .limit(fetch)
+        .into_boxed();
+    if let Some(after) = after {
+        q = q.filter(plans::id.gt(after));
+    }
+    q.load(conn).await
+}
+
+/// A plan to open.
+pub struct NewPlanRow<'a> {
+    pub id: PlanId,
+    pub family_id: FamilyId,
+    pub municipality_code: &'a str,
+    pub status: PlanStatus,
+    pub title: &'a str,
+    pub goals: &'a serde_json::Value,
+    pub created_by: UserId,
+    pub activated_at: Option<DateTime<Utc>>,
+}
+
+pub async fn insert_plan(conn: &mut AsyncPgConnection, row: NewPlanRow<'_>) -> QueryResult<()> {
+    diesel::insert_into(plans::table)
+        .values((
+            plans::id.eq(row.id),
+            plans::family_id.eq(row.family_id),
+            plans::municipality_code.eq(row.municipality_code),
+            plans::status.eq(row.status),
+            plans::title.eq(row.title),
+            plans::goals.eq(row.goals),
+            plans::created_by.eq(row.created_by),
+            plans::activated_at.eq(row.activated_at),
+        ))
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+/// Replaces what is given of a plan's title and goals; a new version.
+pub async fn update_content(
+    conn: &mut AsyncPgConnection,
+    plan_id: PlanId,
+    title: Option<&str>,
+    goals: Option<&serde_json::Value>,
+) -> QueryResult<()> {
+    diesel::update(plans::table.find(plan_id))
+        .set((
+            title.map(|t| plans::title.eq(t)),
+            goals.map(|g| plans::goals.eq(g)),
+            plans::version.eq(plans::version + 1),
+            plans::updated_at.eq(diesel::dsl::now),
+        ))
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+/// How a plan closes.
+pub struct Closing<'a> {
+    pub closed_at: DateTime<Utc>,
+    pub reason: &'a str,
+    pub goal_realisation: GoalRealisation,
+    pub satisfaction_score: Option<i16>,
+    pub dropout: bool,
+    pub dropout_reason: Option<&'a str>,
+}
+
+pub async fn close_plan(
+    conn: &mut AsyncPgConnection,
+    plan_id: PlanId,
+    c: Closing<'_>,
+) -> QueryResult<()> {
+    diesel::update(plans::table.find(plan_id))
+        .set((
+            plans::status.eq(PlanStatus::Closed),
+            plans::closed_at.eq(c.closed_at),
+            plans::close_reason.eq(c.reason),
+            plans::goal_realisation.eq(c.goal_realisation),
+            plans::satisfaction_score.eq(c.satisfaction_score),
+            plans::dropout.eq(c.dropout),
+            plans::dropout_reason.eq(c.dropout_reason),
+            plans::version.eq(plans::version + 1),
+            plans::updated_at.eq(diesel::dsl::now),
+        ))
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+/// Makes a plan active as of `activated_at`, at `version`.
+pub async fn activate(
+    conn: &mut AsyncPgConnection,
+    plan_id: PlanId,
+    activated_at: DateTime<Utc>,
+    version: i32,
+) -> QueryResult<()> {
+    diesel::update(plans::table.find(plan_id))
+        .set((
+            plans::status.eq(PlanStatus::Active),
+            plans::activated_at.eq(activated_at),
+            plans::version.eq(version),
+            plans::updated_at.eq(diesel::dsl::now),
+        ))
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+#[derive(QueryableByName)]
+struct Version {
+    #[diesel(sql_type = diesel::sql_types::Int4)]
+    version: i32,
+}
+
+/// Bumps the plan's version (its ETag: the plan view changed) and returns
+/// it. (Raw SQL: diesel never keeps an `UPDATE` prepared; see [`cached`].)
+pub async fn bump_version(conn: &mut AsyncPgConnection, plan_id: PlanId) -> QueryResult<i32> {
+    let row: Version = cached(
+        "UPDATE plans SET version = version + 1, updated_at = CURRENT_TIMESTAMP
+         WHERE id = $1 RETURNING version",
+    )
+    .bind::<SqlUuid, _>(plan_id)
+    .get_result(conn)
+    .await?;
+    Ok(row.version)
 }
 
 /// The current director assignment of a plan.
 #[derive(Debug, Clone, Queryable)]
 pub struct CurrentDirector {
-    pub assignment_id: Uuid,
-    pub user_id: Uuid,
+    pub assignment_id: AssignmentId,
+    pub user_id: UserId,
     pub display_name: String,
     pub since: DateTime<Utc>,
 }
@@ -72,9 +225,9 @@ pub struct CurrentDirector {
 /// Takes a shared connection so it can be pipelined with other reads.
 pub async fn current_director(
     mut conn: &AsyncPgConnection,
-    plan_id: Uuid,
-) -> ApiResult<Option<CurrentDirector>> {
-    Ok(director_assignments::table
+    plan_id: PlanId,
+) -> QueryResult<Option<CurrentDirector>> {
+    director_assignments::table
         .inner_join(users::table)
         .filter(director_assignments::plan_id.eq(plan_id))
         .filter(director_assignments::ended_at.is_null())
@@ -86,12 +239,12 @@ pub async fn current_director(
         ))
         .first(&mut conn)
         .await
-        .optional()?)
+        .optional()
 }
 
 #[derive(QueryableByName)]
 struct Instant {
-    #[diesel(sql_type = diesel::sql_types::Timestamptz)]
+    #[diesel(sql_type = Timestamptz)]
     at: DateTime<Utc>,
 }
 
@@ -101,151 +254,260 @@ struct Instant {
 /// before the assignment it ends).
 pub async fn end_current_assignment(
     conn: &mut AsyncPgConnection,
-    plan_id: Uuid,
-) -> ApiResult<Option<DateTime<Utc>>> {
+    plan_id: PlanId,
+) -> QueryResult<Option<DateTime<Utc>>> {
     let ended: Vec<Instant> = cached(
         "UPDATE director_assignments
          SET ended_at = greatest(clock_timestamp(), started_at + interval '1 microsecond')
          WHERE plan_id = $1 AND ended_at IS NULL
          RETURNING ended_at AS at",
     )
-    .bind::<diesel::sql_types::Uuid, _>(plan_id)
+    .bind::<SqlUuid, _>(plan_id)
     .load(conn)
     .await?;
     Ok(ended.into_iter().next().map(|e| e.at))
 }
 
 /// The database clock now (not the transaction's start).
-pub async fn clock_now(conn: &mut AsyncPgConnection) -> ApiResult<DateTime<Utc>> {
+pub async fn clock_now(conn: &mut AsyncPgConnection) -> QueryResult<DateTime<Utc>> {
     let now: Instant = cached("SELECT clock_timestamp() AS at")
         .get_result(conn)
         .await?;
     Ok(now.at)
 }
 
-/// What a plan view reads besides the plan's row: its director, care and
-/// signals (none through a provider's lens).
-type PlanParts = (Option<CurrentDirector>, Vec<Involvement>, Vec<Signal>);
-
-/// The parts go out together, pipelined on the one connection: one round
-/// trip instead of three (they still run one after the other in
-/// PostgreSQL, in the request's transaction).
-async fn plan_parts(
-    conn: &AsyncPgConnection,
-    plan_id: Uuid,
-    lens: Lens<'_>,
-) -> ApiResult<PlanParts> {
-    futures_util::try_join!(
-        current_director(conn, plan_id),
-        plan_involvements(conn, plan_id, lens),
-        async {
-            match lens.provider {
-                None => plan_signal_views(conn, plan_id).await,
-                Some(_) => Ok(Vec::new()),
-            }
-        },
-    )
+/// A director assignment to start.
+pub struct NewAssignment<'a> {
+    pub plan_id: PlanId,
+    pub user_id: UserId,
+    pub started_at: Option<DateTime<Utc>>,
+    pub assigned_by: UserId,
+    pub reason: &'a str,
 }
 
-/// The plan view for a row (read, usually locked, before), through `lens`:
-/// a provider sees no signals and no other provider's notes.
-pub async fn plan_view(conn: &AsyncPgConnection, row: PlanRow, lens: Lens<'_>) -> ApiResult<Plan> {
-    let parts = plan_parts(conn, row.id, lens).await?;
-    assemble(row, parts)
-}
-
-fn assemble(row: PlanRow, (director, involvements, signals): PlanParts) -> ApiResult<Plan> {
-    let status = row.status()?;
-    let director = director.map(|d| DirectorRef {
-        user_id: d.user_id,
-        display_name: d.display_name,
-        since: d.since,
-    });
-    let goals: Vec<Goal> = serde_json::from_value(row.goals.clone())
-        .map_err(|e| ApiError::internal(anyhow::anyhow!("stored goals: {e}")))?;
-    let outcome = match (&row.goal_realisation, row.dropout) {
-        (Some(g), Some(dropout)) => Some(Outcome {
-            goal_realisation: GoalRealisation::parse(g)
-                .ok_or_else(|| ApiError::internal(anyhow::anyhow!("unknown goal realisation")))?,
-            satisfaction_score: row.satisfaction_score,
-            dropout,
-            dropout_reason: row.dropout_reason.clone(),
-        }),
-        _ => None,
-    };
-    Ok(Plan {
-        id: row.id,
-        family_id: row.family_id,
-        status,
-        title: row.title,
-        goals,
-        director,
-        level: i32::from(row.level),
-        protection_measure: row.protection_measure,
-        involvements,
-        signals,
-        version: row.version,
-        created_at: row.created_at,
-        activated_at: row.activated_at,
-        closed_at: row.closed_at,
-        close_reason: row.close_reason,
-        outcome,
-    })
-}
-
-/// The plan view of a plan, `not_found` when there is none. Takes a shared
-/// connection, so a caller can pipeline its audit event with it.
-pub async fn load_plan(conn: &AsyncPgConnection, plan_id: Uuid, lens: Lens<'_>) -> ApiResult<Plan> {
-    // The row and the parts together: nothing in the parts depends on it.
-    let mut shared = conn;
-    let row = plans::table.find(plan_id).select(PlanRow::as_select());
-    let (row, parts) = futures_util::try_join!(
-        async { Ok::<_, ApiError>(row.first(&mut shared).await.optional()?) },
-        plan_parts(conn, plan_id, lens),
-    )?;
-    assemble(row.ok_or_else(|| ApiError::not_found("Plan"))?, parts)
-}
-
-/// Whether `user_id` may direct plans of `municipality`: an active,
-/// director-capable user of that municipality, or a GI worker serving it.
-pub async fn is_eligible_director(
+/// Starts an assignment at `started_at`, or at the transaction's time.
+pub async fn insert_assignment(
     conn: &mut AsyncPgConnection,
-    user_id: Uuid,
-    municipality: &str,
-) -> ApiResult<bool> {
-    let user: Option<(String, bool, Option<String>)> = users::table
-        .find(user_id)
+    a: NewAssignment<'_>,
+) -> QueryResult<()> {
+    let values = (
+        director_assignments::id.eq(AssignmentId::new()),
+        director_assignments::plan_id.eq(a.plan_id),
+        director_assignments::user_id.eq(a.user_id),
+        director_assignments::assigned_by.eq(a.assigned_by),
+        director_assignments::reason.eq(a.reason),
+    );
+    let insert = diesel::insert_into(director_assignments::table);
+    match a.started_at {
+        Some(at) => {
+            insert
+                .values((values, director_assignments::started_at.eq(at)))
+                .execute(conn)
+                .await
+        }
+        None => {
+            insert
+                .values((
+                    values,
+                    director_assignments::started_at.eq(diesel::dsl::now),
+                ))
+                .execute(conn)
+                .await
+        }
+    }
+    .map(drop)
+}
+
+/// One director assignment, with its director's name.
+#[derive(Debug, Queryable)]
+pub struct AssignmentRow {
+    pub user_id: UserId,
+    pub display_name: String,
+    pub started_at: DateTime<Utc>,
+    pub ended_at: Option<DateTime<Utc>>,
+    pub assigned_by: Option<UserId>,
+    pub reason: String,
+}
+
+/// The assignments of a plan, oldest first; only the current one when
+/// `current_only`.
+pub async fn assignments(
+    conn: &mut AsyncPgConnection,
+    plan_id: PlanId,
+    current_only: bool,
+) -> QueryResult<Vec<AssignmentRow>> {
+    let mut q = director_assignments::table
+        .inner_join(users::table)
+        .filter(director_assignments::plan_id.eq(plan_id))
+        .order(director_assignments::started_at)
+        .select((
+            users::id,
+            users::display_name,
+            director_assignments::started_at,
+            director_assignments::ended_at,
+            director_assignments::assigned_by,
+            director_assignments::reason,
+        ))
+        .into_boxed();
+    if current_only {
+        q = q.filter(director_assignments::ended_at.is_null());
+    }
+    q.load(conn).await
+}
+
+/// What decides whether a user may direct plans of a municipality.
+#[derive(Debug, Queryable)]
+pub struct DirectorCandidate {
+    pub role: Role,
+    pub active: bool,
+    pub municipality_code: Option<String>,
+}
+
+pub async fn director_candidate(
+    conn: &mut AsyncPgConnection,
+    user: UserId,
+) -> QueryResult<Option<DirectorCandidate>> {
+    users::table
+        .find(user)
         .select((users::role, users::active, users::municipality_code))
         .first(conn)
         .await
-        .optional()?;
-    let Some((role, active, home)) = user else {
-        return Ok(false);
-    };
-    let Some(role) = Role::parse(&role) else {
-        return Ok(false);
-    };
-    if !active || !role.is_director_capable() {
-        return Ok(false);
-    }
-    if home.as_deref() == Some(municipality) {
-        return Ok(true);
-    }
-    if role != Role::GiWorker {
-        return Ok(false);
-    }
-    let serves: i64 = user_served_municipalities::table
-        .filter(user_served_municipalities::user_id.eq(user_id))
-        .filter(user_served_municipalities::municipality_code.eq(municipality))
-        .count()
-        .get_result(conn)
-        .await?;
-    Ok(serves > 0)
+        .optional()
 }
 
-pub fn director_not_eligible() -> ApiError {
-    ApiError::unprocessable(
-        ErrorCode::DirectorNotEligible,
-        "This user cannot direct the plan: it must be an active JGT or GI worker of the plan's municipality (or a GI serving it).",
+/// Whether a GI worker serves `municipality` besides its own.
+pub async fn serves(
+    conn: &mut AsyncPgConnection,
+    user: UserId,
+    municipality: &str,
+) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        user_served_municipalities::table
+            .filter(user_served_municipalities::user_id.eq(user))
+            .filter(user_served_municipalities::municipality_code.eq(municipality)),
+    ))
+    .get_result(conn)
+    .await
+}
+
+/// A user who may take a plan over, with the plans it directs now.
+#[derive(QueryableByName)]
+pub struct EligibleRow {
+    #[diesel(sql_type = SqlUuid)]
+    pub id: UserId,
+    #[diesel(sql_type = Text)]
+    pub display_name: String,
+    #[diesel(sql_type = Text)]
+    pub role: Role,
+    #[diesel(sql_type = Nullable<SqlUuid>)]
+    pub team_id: Option<TeamId>,
+    #[diesel(sql_type = Int8)]
+    pub caseload: i64,
+}
+
+/// Active JGT and GI workers who may direct plans of `municipality`, other
+/// than the plan's current director: a page after `after`.
+pub async fn eligible_directors(
+    conn: &mut AsyncPgConnection,
+    municipality: &str,
+    plan_id: PlanId,
+    after: Option<UserId>,
+    fetch: i64,
+) -> QueryResult<Vec<EligibleRow>> {
+    diesel::sql_query(
+        "SELECT u.id, u.display_name, u.role, u.team_id,
+                (SELECT count(*) FROM director_assignments d
+                  WHERE d.user_id = u.id AND d.ended_at IS NULL) AS caseload
+         FROM users u
+         WHERE u.active
+           AND u.role IN ('jgt_worker', 'gi_worker')
+           AND (u.municipality_code = $1
+                OR (u.role = 'gi_worker' AND EXISTS (
+                      SELECT 1 FROM user_served_municipalities s
+                      WHERE s.user_id = u.id AND s.municipality_code = $1)))
+           AND NOT EXISTS (SELECT 1 FROM director_assignments d
+                           WHERE d.plan_id = $2 AND d.ended_at IS NULL AND d.user_id = u.id)
+           AND ($3::uuid IS NULL OR u.id > $3)
+         ORDER BY u.id
+         LIMIT $4",
     )
+    .bind::<Text, _>(municipality)
+    .bind::<SqlUuid, _>(plan_id)
+    .bind::<Nullable<SqlUuid>, _>(after)
+    .bind::<Int8, _>(fetch)
+    .load(conn)
+    .await
+}
+
+/// The municipality of a user (`None` for an unknown user; `Some(None)`
+/// for an admin).
+pub async fn user_municipality(
+    conn: &mut AsyncPgConnection,
+    user: UserId,
+) -> QueryResult<Option<Option<String>>> {
+    users::table
+        .find(user)
+        .select(users::municipality_code)
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// The municipalities a GI worker serves besides its own.
+pub async fn served_municipalities(
+    conn: &mut AsyncPgConnection,
+    user: UserId,
+) -> QueryResult<Vec<String>> {
+    user_served_municipalities::table
+        .filter(user_served_municipalities::user_id.eq(user))
+        .select(user_served_municipalities::municipality_code)
+        .load(conn)
+        .await
+}
+
+/// An open plan a user directs.
+#[derive(QueryableByName)]
+pub struct CaseloadRow {
+    #[diesel(sql_type = SqlUuid)]
+    pub plan_id: PlanId,
+    #[diesel(sql_type = SqlUuid)]
+    pub family_id: FamilyId,
+    #[diesel(sql_type = Text)]
+    pub family_name: String,
+    #[diesel(sql_type = Text)]
+    pub municipality_code: String,
+    #[diesel(sql_type = Text)]
+    pub status: PlanStatus,
+    #[diesel(sql_type = Text)]
+    pub title: String,
+    #[diesel(sql_type = Timestamptz)]
+    pub since: DateTime<Utc>,
+}
+
+/// A page of the open plans `user` directs, of `municipality` when given.
+pub async fn caseload(
+    conn: &mut AsyncPgConnection,
+    user: UserId,
+    municipality: Option<&str>,
+    after: Option<PlanId>,
+    fetch: i64,
+) -> QueryResult<Vec<CaseloadRow>> {
+    diesel::sql_query(
+        "SELECT p.id AS plan_id, p.family_id, f.name AS family_name, p.municipality_code,
+                p.status, p.title, d.started_at AS since
+         FROM director_assignments d
+         JOIN plans p ON p.id = d.plan_id
+         JOIN families f ON f.id = p.family_id
+         WHERE d.user_id = $1 AND d.ended_at IS NULL
+           AND ($2::text IS NULL OR p.municipality_code = $2)
+           AND ($3::uuid IS NULL OR p.id > $3)
+         ORDER BY p.id
+         LIMIT $4",
+    )
+    .bind::<SqlUuid, _>(user)
+    .bind::<Nullable<Text>, _>(municipality)
+    .bind::<Nullable<SqlUuid>, _>(after)
+    .bind::<Int8, _>(fetch)
+    .load(conn)
+    .await
 }

@@ -11,8 +11,6 @@
 //! work, and every one answers with its result. Keys are scoped to the
 //! caller and the operation, and kept with the records they created.
 
-use actix_web::http::StatusCode;
-use actix_web::HttpRequest;
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde::Serialize;
@@ -26,8 +24,9 @@ use crate::error::{ApiError, ApiResult};
 
 pub const HEADER: &str = "Idempotency-Key";
 
-/// The key of a request: 1 to 255 visible ASCII characters.
-pub fn key_of(req: &HttpRequest) -> ApiResult<String> {
+/// The key of a request (the raw header, when sent): 1 to 255 visible
+/// ASCII characters.
+pub fn key_of(raw: Option<&[u8]>) -> ApiResult<String> {
     let missing = || {
         ApiError::invalid_field(
             HEADER,
@@ -35,8 +34,10 @@ pub fn key_of(req: &HttpRequest) -> ApiResult<String> {
             "Send an Idempotency-Key header (for example a UUID) so retries are safe.",
         )
     };
-    let value = req.headers().get(HEADER).ok_or_else(missing)?;
-    let key = value.to_str().map_err(|_| invalid_key())?.trim();
+    let value = raw.ok_or_else(missing)?;
+    let key = std::str::from_utf8(value)
+        .map_err(|_| invalid_key())?
+        .trim();
     if key.is_empty() {
         return Err(missing());
     }
@@ -66,7 +67,17 @@ pub enum Claim {
     /// The key is ours: do the work, then [`complete`].
     Fresh,
     /// The key was used with this body: answer this again.
-    Replay { status: StatusCode, body: Value },
+    Replay { status: u16, body: Value },
+    /// The key was used with another body.
+    Reused,
+}
+
+/// 422 for a key used before with another body.
+pub fn key_reused() -> ApiError {
+    ApiError::unprocessable(
+        ErrorCode::IdempotencyKeyReused,
+        "This Idempotency-Key was used for a different request; use a new key for a new request.",
+    )
 }
 
 /// Claims `key` for `principal` and `operation` in the caller's transaction.
@@ -76,7 +87,7 @@ pub async fn claim(
     operation: &str,
     key: &str,
     hash: &[u8],
-) -> ApiResult<Claim> {
+) -> QueryResult<Claim> {
     let inserted = diesel::insert_into(idempotency_keys::table)
         .values((
             idempotency_keys::principal_id.eq(principal),
@@ -103,14 +114,12 @@ pub async fn claim(
         .first(conn)
         .await?;
     if stored_hash != hash {
-        return Err(ApiError::unprocessable(
-            ErrorCode::IdempotencyKeyReused,
-            "This Idempotency-Key was used for a different request; use a new key for a new request.",
-        ));
+        return Ok(Claim::Reused);
     }
-    let status = StatusCode::from_u16(status as u16)
-        .map_err(|_| ApiError::internal(anyhow::anyhow!("stored status {status} is not HTTP")))?;
-    Ok(Claim::Replay { status, body })
+    Ok(Claim::Replay {
+        status: status as u16,
+        body,
+    })
 }
 
 /// Stores the response of a fresh claim, in the same transaction.
@@ -119,15 +128,15 @@ pub async fn complete(
     principal: Uuid,
     operation: &str,
     key: &str,
-    status: StatusCode,
+    status: u16,
     body: &Value,
-) -> ApiResult<()> {
+) -> QueryResult<()> {
     diesel::update(idempotency_keys::table.find((principal, operation, key)))
         .set((
-            idempotency_keys::response_status.eq(status.as_u16() as i16),
+            idempotency_keys::response_status.eq(status as i16),
             idempotency_keys::response_body.eq(body),
         ))
         .execute(conn)
-        .await?;
-    Ok(())
+        .await
+        .map(drop)
 }

@@ -18,19 +18,17 @@
 //!   intake plan.
 
 use chrono::Utc;
-use diesel::prelude::*;
-use diesel::sql_types::{Bytea, Date, Int8, Nullable, Text, Uuid as SqlUuid};
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel_async::AsyncPgConnection;
 use sha2::{Digest, Sha256};
-use uuid::Uuid;
 
-use crate::care::routes::{care_changed, check_references, insert_involvement, NewRow};
-use crate::db::schema::{families, involvements, plans, teams};
+use super::queries;
+use crate::care::queries::{self as care, NewInvolvementRow};
+use crate::care::service::{care_changed, check_references};
+use crate::care::state::Change;
 use crate::domain::care::InvolvementStatus;
 use crate::domain::referrals::MatchBasis;
-use crate::domain::PlanStatus;
-use crate::error::ErrorCode;
-use crate::error::{ApiError, ApiResult};
+use crate::domain::{FamilyId, InvolvementId, PlanId, ProviderId, UserId};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::families::model::MemberSpec;
 use crate::families::service::insert_member;
 use crate::state::AppState;
@@ -69,10 +67,7 @@ pub async fn lock_child(
     let born = child.birth_date.to_string();
     keys.push(lock_key(&[b"name", name.as_bytes(), born.as_bytes()]));
     for key in keys {
-        diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
-            .bind::<Int8, _>(key)
-            .execute(conn)
-            .await?;
+        queries::advisory_lock(conn, key).await?;
     }
     Ok(())
 }
@@ -80,49 +75,12 @@ pub async fn lock_child(
 /// Where matching put a referral.
 #[derive(Debug, Clone)]
 pub enum Match {
-    Family(Uuid),
+    Family(FamilyId),
     Review {
         basis: MatchBasis,
-        candidates: Vec<Uuid>,
+        candidates: Vec<FamilyId>,
     },
     NoMatch,
-}
-
-#[derive(QueryableByName)]
-struct FamilyOf {
-    #[diesel(sql_type = SqlUuid)]
-    family_id: Uuid,
-    #[diesel(sql_type = Text)]
-    municipality_code: String,
-}
-
-/// Families of `municipality` with an active child of this name and birth
-/// date; with `without_bsn`, only children whose BSN is not known.
-pub async fn candidates(
-    conn: &mut AsyncPgConnection,
-    municipality: &str,
-    child: &MemberSpec,
-    without_bsn: bool,
-) -> ApiResult<Vec<Uuid>> {
-    let rows: Vec<FamilyOf> = diesel::sql_query(
-        "SELECT DISTINCT m.family_id, f.municipality_code
-           FROM family_members m JOIN families f ON f.id = m.family_id
-          WHERE m.role = 'child' AND m.ended_on IS NULL
-            AND m.birth_date = $2 AND lower(m.family_name) = lower($3)
-            AND lower(m.given_name) = lower($4)
-            AND f.municipality_code = $1
-            AND (NOT $5 OR m.bsn_hash IS NULL)
-          ORDER BY m.family_id
-          LIMIT 20",
-    )
-    .bind::<Text, _>(municipality)
-    .bind::<Date, _>(child.birth_date)
-    .bind::<Text, _>(&child.family_name)
-    .bind::<Text, _>(&child.given_name)
-    .bind::<diesel::sql_types::Bool, _>(without_bsn)
-    .load(conn)
-    .await?;
-    Ok(rows.into_iter().map(|r| r.family_id).collect())
 }
 
 /// Finds the child's family (the caller holds [`lock_child`]).
@@ -133,17 +91,7 @@ pub async fn find(
     child: &MemberSpec,
 ) -> ApiResult<Match> {
     if let Some(hash) = bsn_hash {
-        let found: Option<FamilyOf> = diesel::sql_query(
-            "SELECT m.family_id, f.municipality_code
-               FROM family_members m JOIN families f ON f.id = m.family_id
-              WHERE m.bsn_hash = $1 AND m.role = 'child' AND m.ended_on IS NULL
-              LIMIT 1",
-        )
-        .bind::<Bytea, _>(hash)
-        .get_result(conn)
-        .await
-        .optional()?;
-        match found {
+        match queries::family_of_child(conn, hash).await? {
             Some(f) if f.municipality_code == municipality => {
                 return Ok(Match::Family(f.family_id))
             }
@@ -156,7 +104,7 @@ pub async fn find(
             None => {}
         }
     }
-    let found = candidates(conn, municipality, child, bsn_hash.is_some()).await?;
+    let found = queries::name_matches(conn, municipality, child, bsn_hash.is_some()).await?;
     if found.is_empty() {
         Ok(Match::NoMatch)
     } else {
@@ -171,38 +119,25 @@ pub async fn find(
 /// municipality's first team (the team lead can move it).
 pub async fn register_family(
     conn: &mut AsyncPgConnection,
-    state: &AppState,
+    app: &AppState,
     municipality: &str,
     child: &MemberSpec,
     parents: &[MemberSpec],
-) -> ApiResult<Uuid> {
-    let team: Option<Uuid> = teams::table
-        .filter(teams::municipality_code.eq(municipality))
-        .order((teams::created_at, teams::id))
-        .select(teams::id)
-        .first(conn)
-        .await
-        .optional()?;
-    let team = team.ok_or_else(|| {
-        ApiError::unprocessable(
-            ErrorCode::NoTeam,
-            "The municipality has no team yet to take in a new family.",
-        )
-    })?;
-    let family_id = Uuid::now_v7();
+) -> ApiResult<FamilyId> {
+    let team = queries::first_team(conn, municipality)
+        .await?
+        .ok_or_else(|| {
+            ApiError::unprocessable(
+                ErrorCode::NoTeam,
+                "The municipality has no team yet to take in a new family.",
+            )
+        })?;
+    let family_id = FamilyId::new();
     let name: String = format!("Familie {}", child.family_name)
         .chars()
         .take(200)
         .collect();
-    diesel::insert_into(families::table)
-        .values((
-            families::id.eq(family_id),
-            families::municipality_code.eq(municipality),
-            families::team_id.eq(team),
-            families::name.eq(name),
-        ))
-        .execute(conn)
-        .await?;
+    crate::families::queries::insert_family(conn, family_id, municipality, team, &name).await?;
     let people = std::iter::once((child, "child.bsn".to_owned())).chain(
         parents
             .iter()
@@ -210,7 +145,7 @@ pub async fn register_family(
             .map(|(i, p)| (p, format!("parents[{i}].bsn"))),
     );
     for (person, field) in people {
-        insert_member(conn, &state.vault, family_id.into(), person, &field).await?;
+        insert_member(conn, &app.vault, family_id, person, &field).await?;
     }
     Ok(family_id)
 }
@@ -219,49 +154,16 @@ pub async fn register_family(
 pub struct Request<'a> {
     pub title: &'a str,
     pub reason: &'a str,
-    pub provider_id: Option<Uuid>,
+    pub provider_id: Option<ProviderId>,
     pub care_form_code: Option<&'a str>,
     /// User behind the change, if a user made it.
-    pub by_user: Option<Uuid>,
-}
-
-#[derive(QueryableByName)]
-struct MemberId {
-    #[diesel(sql_type = SqlUuid)]
-    id: Uuid,
-}
-
-/// The referred child as a member of `family_id`: by BSN hash, else by
-/// name and birth date.
-async fn child_member(
-    conn: &mut AsyncPgConnection,
-    family_id: Uuid,
-    bsn_hash: Option<&[u8]>,
-    child: &MemberSpec,
-) -> ApiResult<Option<Uuid>> {
-    let row: Option<MemberId> = diesel::sql_query(
-        "SELECT id FROM family_members
-          WHERE family_id = $1 AND role = 'child' AND ended_on IS NULL
-            AND (bsn_hash = $2 OR (birth_date = $3 AND lower(family_name) = lower($4)
-                                   AND lower(given_name) = lower($5)))
-          ORDER BY (bsn_hash = $2) DESC NULLS LAST, id
-          LIMIT 1",
-    )
-    .bind::<SqlUuid, _>(family_id)
-    .bind::<Nullable<Bytea>, _>(bsn_hash)
-    .bind::<Date, _>(child.birth_date)
-    .bind::<Text, _>(&child.family_name)
-    .bind::<Text, _>(&child.given_name)
-    .get_result(conn)
-    .await
-    .optional()?;
-    Ok(row.map(|r| r.id))
+    pub by_user: Option<UserId>,
 }
 
 /// The plan and involvement a referral landed in.
 pub struct Landed {
-    pub plan_id: Uuid,
-    pub involvement_id: Option<Uuid>,
+    pub plan_id: PlanId,
+    pub involvement_id: Option<InvolvementId>,
     /// Whether the involvement was created now (not one already requested).
     pub created: bool,
 }
@@ -271,36 +173,19 @@ pub struct Landed {
 /// involvement (or links the one already requested).
 pub async fn land(
     conn: &mut AsyncPgConnection,
-    state: &AppState,
-    family_id: Uuid,
+    app: &AppState,
+    family_id: FamilyId,
     municipality: &str,
     bsn_hash: Option<&[u8]>,
     child: &MemberSpec,
     req: &Request<'_>,
 ) -> ApiResult<Landed> {
-    let open: Option<Uuid> = plans::table
-        .filter(plans::family_id.eq(family_id))
-        .filter(plans::status.ne(PlanStatus::Closed.as_str()))
-        .select(plans::id)
-        .for_update()
-        .first(conn)
-        .await
-        .optional()?;
-    let plan_id = match open {
+    let plan_id = match queries::lock_open_plan_of(conn, family_id).await? {
         Some(id) => id,
         None => {
-            let id = Uuid::now_v7();
+            let id = PlanId::new();
             let title: String = req.title.chars().take(200).collect();
-            diesel::insert_into(plans::table)
-                .values((
-                    plans::id.eq(id),
-                    plans::family_id.eq(family_id),
-                    plans::municipality_code.eq(municipality),
-                    plans::status.eq(PlanStatus::Intake.as_str()),
-                    plans::title.eq(title),
-                    plans::created_by.eq(req.by_user),
-                ))
-                .execute(conn)
+            queries::insert_intake_plan(conn, id, family_id, municipality, &title, req.by_user)
                 .await?;
             id
         }
@@ -312,24 +197,14 @@ pub async fn land(
             created: false,
         });
     };
-    let form = state.catalogue.get(code).ok_or_else(|| {
+    let form = app.catalogue.get(code).ok_or_else(|| {
         ApiError::unprocessable(
             ErrorCode::UnknownCareForm,
             "The requested care form is no longer in the catalogue.",
         )
     })?;
-    let member_id = child_member(conn, family_id, bsn_hash, child).await?;
-    let existing: Option<Uuid> = involvements::table
-        .filter(involvements::plan_id.eq(plan_id))
-        .filter(involvements::provider_id.eq(provider_id))
-        .filter(involvements::care_form_code.eq(code))
-        .filter(involvements::status.ne(InvolvementStatus::Ended.as_str()))
-        .filter(involvements::member_id.is_not_distinct_from(member_id))
-        .select(involvements::id)
-        .first(conn)
-        .await
-        .optional()?;
-    if let Some(id) = existing {
+    let member_id = queries::child_member(conn, family_id, bsn_hash, child).await?;
+    if let Some(id) = queries::running_request(conn, plan_id, provider_id, code, member_id).await? {
         return Ok(Landed {
             plan_id,
             involvement_id: Some(id),
@@ -338,32 +213,28 @@ pub async fn land(
     }
     check_references(conn, family_id, provider_id, member_id).await?;
     let reason: String = req.reason.chars().take(2000).collect();
-    let id = insert_involvement(
-        conn,
-        NewRow {
-            id: Uuid::now_v7(),
-            plan_id,
-            family_id,
-            provider_id,
-            form,
-            member_id,
-            status: InvolvementStatus::Requested,
-            requested_on: Utc::now().date_naive(),
-            started_on: None,
-            reason: Some(&reason),
-            created_by: req.by_user,
-        },
-    )
-    .await?;
-    care_changed(
-        conn,
-        state,
+    let row = NewInvolvementRow {
+        id: InvolvementId::new(),
         plan_id,
-        req.by_user,
-        "Care requested by referral",
-        vec![id],
-    )
-    .await?;
+        family_id,
+        provider_id,
+        form,
+        member_id,
+        status: InvolvementStatus::Requested,
+        requested_on: Utc::now().date_naive(),
+        started_on: None,
+        reason: Some(&reason),
+        created_by: req.by_user,
+    };
+    let id = row.id;
+    care::insert_involvement(conn, row).await?;
+    let change = Change {
+        plan_id,
+        decided_by: req.by_user,
+        reason: "Care requested by referral",
+        involvement_ids: vec![id],
+    };
+    care_changed(conn, app, change).await?;
     Ok(Landed {
         plan_id,
         involvement_id: Some(id),

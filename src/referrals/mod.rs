@@ -4,7 +4,11 @@
 //! accept and decline. Status changes notify the referring client through
 //! the outbox in `crate::notifications`.
 
+pub mod decisions;
 pub mod idempotency;
 pub mod matching;
 pub mod model;
+pub mod queries;
 pub mod routes;
+pub mod service;
+pub mod view;

@@ -4,38 +4,58 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
-use uuid::Uuid;
+use validator::Validate;
 
 use crate::domain::referrals::{self, MatchBasis, ReferralStatus, Referrer, Urgency};
-use crate::domain::{text, AgbCode, MemberRole, MunicipalityCode};
-use crate::error::ErrorCode;
-use crate::error::{ApiResult, Invalid};
-use crate::families::model::{MemberSpec, NewMember};
+use crate::domain::{
+    text, AgbCode, FamilyId, InvolvementId, MemberRole, MunicipalityCode, PlanId, ProviderId,
+    ReferralId, UserId,
+};
+use crate::error::{checked, ApiResult, ErrorCode, Invalid};
+use crate::families::model::MemberSpec;
 
 /// Parents named in one referral, at most.
 pub const MAX_PARENTS: usize = 4;
 
 /// A person named in a referral.
-#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+/// The same rules as a family member's (`families::model::NewMember`).
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema, Validate)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ReferralPerson {
     #[schema(example = "Sanne", min_length = 1, max_length = 200)]
+    #[validate(custom(function = "crate::http::validation::required_text::<200>"))]
     pub given_name: String,
     #[schema(example = "Jansen", min_length = 1, max_length = 200)]
+    #[validate(custom(function = "crate::http::validation::required_text::<200>"))]
     pub family_name: String,
     #[schema(example = "2015-03-14")]
+    #[validate(custom(function = "crate::http::validation::birth_date"))]
     pub birth_date: NaiveDate,
     /// Burgerservicenummer: 9 digits passing the 11-proof.
     #[schema(example = "111222333", pattern = "^[0-9]{9}$")]
+    #[validate(custom(function = "crate::http::validation::bsn"))]
     pub bsn: Option<String>,
 }
 
+impl ReferralPerson {
+    fn spec(&self, role: MemberRole) -> ApiResult<MemberSpec> {
+        MemberSpec::checked(
+            role,
+            &self.given_name,
+            &self.family_name,
+            self.birth_date,
+            self.bsn.as_deref(),
+        )
+    }
+}
+
 /// A referral as a referrer sends it.
-#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema, Validate)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct NewReferral {
     /// The referrer's own reference (shown back with the status).
     #[schema(example = "HIS-2026-000123", min_length = 1, max_length = 100)]
+    #[validate(custom(function = "crate::http::validation::required_text::<100>"))]
     pub external_reference: String,
     /// iJw referrer type (COD327): 01, 02, 03, 04, 05, 06 or 08.
     #[schema(example = "02")]
@@ -47,12 +67,22 @@ pub struct NewReferral {
     #[schema(max_length = 200)]
     pub referrer_name: Option<String>,
     #[schema(example = "0546", pattern = "^[0-9]{4}$")]
+    #[validate(custom(function = "crate::http::validation::municipality_code"))]
     pub municipality_code: String,
+    #[validate(nested)]
     pub child: ReferralPerson,
     #[schema(max_items = 4)]
+    #[validate(
+        custom(
+            function = "crate::http::validation::at_most::<MAX_PARENTS, ReferralPerson>",
+            message = "At most 4 parents."
+        ),
+        nested
+    )]
     pub parents: Option<Vec<ReferralPerson>>,
     /// Why help is asked.
     #[schema(min_length = 1, max_length = 4000)]
+    #[validate(custom(function = "crate::http::validation::required_text::<4000>"))]
     pub reason: String,
     pub urgency: Urgency,
     /// A care form of the catalogue (`GET /v1/care-forms`).
@@ -60,6 +90,7 @@ pub struct NewReferral {
     pub requested_care_form_code: Option<String>,
     /// AGB code of a registered provider.
     #[schema(pattern = "^[0-9]{8}$")]
+    #[validate(custom(function = "crate::http::validation::agb_code"))]
     pub requested_provider_agb_code: Option<String>,
 }
 
@@ -79,43 +110,11 @@ pub struct ReferralSpec {
     pub provider_agb: Option<AgbCode>,
 }
 
-/// A person of a referral, validated by the same rules as a family member
-/// (`prefix` names its fields, e.g. `child.`).
-fn person(
-    p: &ReferralPerson,
-    role: MemberRole,
-    prefix: &str,
-    v: &mut Invalid,
-    today: NaiveDate,
-) -> Option<MemberSpec> {
-    let _ = today;
-    let member = NewMember {
-        role,
-        given_name: p.given_name.clone(),
-        family_name: p.family_name.clone(),
-        birth_date: p.birth_date,
-        bsn: p.bsn.clone(),
-    };
-    if v.absorb(prefix, Invalid::validated(&member)) {
-        member.spec().ok()
-    } else {
-        None
-    }
-}
-
 impl NewReferral {
-    /// Parses the referral; `known_care_form` says whether a care-form code
-    /// is in the region's catalogue.
-    pub fn parse(
-        &self,
-        today: NaiveDate,
-        known_care_form: impl Fn(&str) -> bool,
-    ) -> ApiResult<ReferralSpec> {
-        let mut v = Invalid::new();
-        let external = v.check(
-            "externalReference",
-            text::required(&self.external_reference, 100),
-        );
+    /// The referral, or 400 naming every offending field; `known_care_form`
+    /// says whether a care-form code is in the region's catalogue.
+    pub fn parse(&self, known_care_form: impl Fn(&str) -> bool) -> ApiResult<ReferralSpec> {
+        let mut v = Invalid::validated(self);
         let referrer = match referrals::referrer(
             &self.referrer_type,
             self.referrer_agb_code.as_deref(),
@@ -129,95 +128,52 @@ impl NewReferral {
                 None
             }
         };
-        let municipality = v.check(
-            "municipalityCode",
-            MunicipalityCode::parse(&self.municipality_code),
-        );
-        let child = person(&self.child, MemberRole::Child, "child.", &mut v, today);
-        let parents_in = self.parents.as_deref().unwrap_or_default();
-        if parents_in.len() > MAX_PARENTS {
-            v.push("parents", ErrorCode::TooMany, "At most 4 parents.");
-        }
-        let parents: Vec<Option<MemberSpec>> = parents_in
-            .iter()
-            .take(MAX_PARENTS)
-            .enumerate()
-            .map(|(i, p)| {
-                person(
-                    p,
-                    MemberRole::Parent,
-                    &format!("parents[{i}]."),
-                    &mut v,
-                    today,
-                )
-            })
-            .collect();
+        let parents = self.parents.as_deref().unwrap_or_default();
         // One person, one BSN: the same BSN twice cannot be two people.
         let mut seen: Vec<&str> = Vec::new();
-        for (i, bsn) in std::iter::once(&self.child.bsn)
-            .chain(parents_in.iter().map(|p| &p.bsn))
-            .enumerate()
-        {
-            if let Some(bsn) = bsn.as_deref() {
-                if seen.contains(&bsn) {
-                    let field = if i == 0 {
-                        "child.bsn".to_owned()
-                    } else {
-                        format!("parents[{}].bsn", i - 1)
-                    };
-                    v.push(
-                        field,
-                        ErrorCode::Duplicate,
-                        "The same BSN is given for two people.",
-                    );
-                }
-                seen.push(bsn);
-            }
-        }
-        let reason = v.check("reason", text::required(&self.reason, 4000));
-        let care_form = match self.requested_care_form_code.as_deref() {
-            None => Some(None),
-            Some(code) if known_care_form(code) => Some(Some(code.to_owned())),
-            Some(_) => {
+        let people = std::iter::once(&self.child).chain(parents);
+        for (i, bsn) in people.map(|p| p.bsn.as_deref()).enumerate() {
+            let Some(bsn) = bsn else { continue };
+            if seen.contains(&bsn) {
+                let field = match i {
+                    0 => "child.bsn".to_owned(),
+                    _ => format!("parents[{}].bsn", i - 1),
+                };
                 v.push(
-                    "requestedCareFormCode",
-                    ErrorCode::UnknownCareForm,
-                    "Not a care form of the catalogue (GET /v1/care-forms).",
+                    field,
+                    ErrorCode::Duplicate,
+                    "The same BSN is given for two people.",
                 );
-                None
             }
-        };
-        let provider = v.check_opt(
-            "requestedProviderAgbCode",
-            self.requested_provider_agb_code.as_deref(),
-            AgbCode::parse,
-        );
-        let parents = if parents.iter().all(Option::is_some) {
-            Some(parents.into_iter().flatten().collect::<Vec<_>>())
-        } else {
-            None
-        };
-        let (external, referrer, municipality, child, parents, reason, care_form, provider) = v
-            .finish((
-                external,
-                referrer,
-                municipality,
-                child,
-                parents,
-                reason,
-                care_form,
-                provider,
-            ))?;
+            seen.push(bsn);
+        }
+        let care_form = self.requested_care_form_code.as_deref();
+        if care_form.is_some_and(|code| !known_care_form(code)) {
+            v.push(
+                "requestedCareFormCode",
+                ErrorCode::UnknownCareForm,
+                "Not a care form of the catalogue (GET /v1/care-forms).",
+            );
+        }
+        let (referrer,) = v.finish((referrer,))?;
         Ok(ReferralSpec {
-            external_reference: external,
+            external_reference: checked(text::required(&self.external_reference, 100))?,
             referrer,
-            municipality,
-            child,
-            parents,
-            reason,
+            municipality: checked(MunicipalityCode::parse(&self.municipality_code))?,
+            child: self.child.spec(MemberRole::Child)?,
+            parents: parents
+                .iter()
+                .map(|p| p.spec(MemberRole::Parent))
+                .collect::<ApiResult<_>>()?,
+            reason: checked(text::required(&self.reason, 4000))?,
             urgency: self.urgency,
-            care_form_code: care_form,
-            provider_agb: provider,
+            care_form_code: care_form.map(str::to_owned),
+            provider_agb: checked(
+                self.requested_provider_agb_code
+                    .as_deref()
+                    .map(AgbCode::parse)
+                    .transpose(),
+            )?,
         })
     }
 }
@@ -226,7 +182,7 @@ impl NewReferral {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ReferralStatusView {
-    pub id: Uuid,
+    pub id: ReferralId,
     /// The referrer's own reference.
     pub external_reference: String,
     pub status: ReferralStatus,
@@ -243,7 +199,7 @@ pub struct ReferralStatusView {
 pub struct Submitter {
     /// `client` (a GP, youth doctor or GI system) or `user`.
     pub kind: String,
-    pub id: Uuid,
+    pub id: uuid::Uuid,
     /// The client's organisation, or the user's display name.
     pub name: String,
 }
@@ -262,7 +218,7 @@ pub struct ReferralPersonView {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Candidate {
-    pub family_id: Uuid,
+    pub family_id: FamilyId,
     pub family_name: String,
 }
 
@@ -270,7 +226,7 @@ pub struct Candidate {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Referral {
-    pub id: Uuid,
+    pub id: ReferralId,
     pub external_reference: String,
     pub status: ReferralStatus,
     pub municipality_code: String,
@@ -284,18 +240,18 @@ pub struct Referral {
     pub urgency: Urgency,
     pub requested_care_form_code: Option<String>,
     pub requested_provider_agb_code: Option<String>,
-    pub requested_provider_id: Option<Uuid>,
+    pub requested_provider_id: Option<ProviderId>,
     /// How the family was found.
     pub match_basis: Option<MatchBasis>,
-    pub family_id: Option<Uuid>,
-    pub plan_id: Option<Uuid>,
+    pub family_id: Option<FamilyId>,
+    pub plan_id: Option<PlanId>,
     /// The requested involvement made from the requested provider and care form.
-    pub involvement_id: Option<Uuid>,
+    pub involvement_id: Option<InvolvementId>,
     /// For `needs_review`: families with a child of the same name and birth date.
     pub candidates: Vec<Candidate>,
     pub decline_reason_code: Option<String>,
     pub decline_note: Option<String>,
-    pub decided_by: Option<Uuid>,
+    pub decided_by: Option<UserId>,
     pub received_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub decided_at: Option<DateTime<Utc>>,
@@ -325,16 +281,16 @@ pub struct ReferralQuery {
     pub cursor: Option<String>,
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct AcceptReferral {
     /// For a referral in `needs_review`: the family it belongs to (one of
     /// the candidates, or any family of the municipality). Without it a new
     /// family with an intake plan is registered.
-    pub family_id: Option<Uuid>,
+    pub family_id: Option<FamilyId>,
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, Serialize, ToSchema, Validate)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct DeclineReferral {
     /// iJw WJ759 code `5` (other municipality), `6` (stacked care), `7`
@@ -343,5 +299,6 @@ pub struct DeclineReferral {
     pub reason_code: String,
     /// Required with `other`.
     #[schema(max_length = 2000)]
+    #[validate(custom(function = "crate::http::validation::optional_text::<2000>"))]
     pub note: Option<String>,
 }

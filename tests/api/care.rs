@@ -568,10 +568,14 @@ async fn concurrent_starts_and_ends_leave_the_state_a_recomputation_gives() {
     let view = plan_view(&c, plan_id).await;
     assert_eq!(view["level"], 6);
     let conn = app.conn().await;
-    let (_, _, findings) =
-        evaluate_plan(&conn, &Thresholds::default(), plan_id, chrono::Utc::now())
-            .await
-            .unwrap();
+    let (_, _, findings) = evaluate_plan(
+        &conn,
+        &Thresholds::default(),
+        plan_id.into(),
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
     let mut expected: Vec<String> = findings
         .iter()
         .map(|f| f.code.as_str().to_owned())

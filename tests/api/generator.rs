@@ -237,9 +237,10 @@ async fn generated_signals_are_exactly_what_the_application_computes() {
     }
     let mut signalled = 0;
     for PlanId { id } in &open {
-        let (_, _, findings) = state::evaluate_plan(&conn, &thresholds, *id, chrono::Utc::now())
-            .await
-            .expect("evaluating a plan");
+        let (_, _, findings) =
+            state::evaluate_plan(&conn, &thresholds, (*id).into(), chrono::Utc::now())
+                .await
+                .expect("evaluating a plan");
         let expected: BTreeMap<String, (String, Value)> = findings
             .into_iter()
             .map(|f| (f.code.as_str().to_owned(), (f.facts, f.detail)))
