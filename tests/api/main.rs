@@ -16,6 +16,7 @@ mod case_authz;
 mod case_bad_input;
 mod case_world;
 mod cluster;
+mod connections;
 mod directors;
 mod emergency;
 mod families;
