@@ -6,8 +6,89 @@ use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
 use super::{ApiError, ErrorCode};
 
-/// Maps database failures to their domain meaning. Constraint names are the
-/// ones created in `migrations/`; a test exercises each mapping.
+/// The constraints of the schema whose violation has a domain meaning: its
+/// name (as created in `migrations/`), the code and the sentence answered
+/// with 409. A test exercises each.
+const CONFLICTS: &[(&str, ErrorCode, &str)] = &[
+    (
+        "plans_one_open_plan_per_family",
+        ErrorCode::PlanAlreadyOpen,
+        "This family already has an open plan; close it before opening another.",
+    ),
+    (
+        "family_members_one_active_family_per_child",
+        ErrorCode::BsnInOtherFamily,
+        "A child with this BSN is already an active member of another family.",
+    ),
+    (
+        "family_members_once_per_family",
+        ErrorCode::MemberAlreadyInFamily,
+        "A person with this BSN is already an active member of this family.",
+    ),
+    (
+        "director_assignments_one_current_per_plan",
+        ErrorCode::DirectorConflict,
+        DIRECTOR_CONFLICT,
+    ),
+    (
+        "director_assignments_no_overlap",
+        ErrorCode::DirectorConflict,
+        DIRECTOR_CONFLICT,
+    ),
+    (
+        "plans_active_iff_director",
+        ErrorCode::DirectorConflict,
+        DIRECTOR_CONFLICT,
+    ),
+    (
+        "users_username_key",
+        ErrorCode::UsernameTaken,
+        "This username is already in use.",
+    ),
+    (
+        "municipalities_pkey",
+        ErrorCode::MunicipalityExists,
+        "A municipality with this code already exists.",
+    ),
+    (
+        "teams_municipality_code_name_key",
+        ErrorCode::TeamNameTaken,
+        "The municipality already has a team with this name.",
+    ),
+    (
+        "providers_agb_code_key",
+        ErrorCode::AgbCodeTaken,
+        "A provider with this AGB code is already registered.",
+    ),
+    (
+        "involvements_once_at_a_time",
+        ErrorCode::InvolvementExists,
+        "This provider already delivers this care form to this person in the plan.",
+    ),
+    (
+        "plans_closed_without_care",
+        ErrorCode::InvolvementsActive,
+        INVOLVEMENTS_ACTIVE,
+    ),
+    (
+        "clients_name_key",
+        ErrorCode::ClientNameTaken,
+        "A client with this name is already registered.",
+    ),
+    (
+        "plans_level_derived",
+        ErrorCode::ConcurrentUpdate,
+        "Another change to this plan's care happened at the same time; retry.",
+    ),
+];
+
+const DIRECTOR_CONFLICT: &str =
+    "Another change to this plan's director happened at the same time; retry.";
+const INVOLVEMENTS_ACTIVE: &str =
+    "The plan still has requested or active involvements; end them before closing it.";
+
+/// Maps database failures to their domain meaning (see [`CONFLICTS`]): a
+/// race lost at a constraint is a 409, a lost database a 503.
 impl From<DieselError> for ApiError {
     fn from(err: DieselError) -> Self {
         if database_unavailable(&err) {
@@ -16,78 +97,34 @@ impl From<DieselError> for ApiError {
             e.source = Some(err.into());
             return e;
         }
-        match &err {
-            DieselError::NotFound => ApiError::not_found("Resource"),
-            DieselError::DatabaseError(kind, info) => {
-                let constraint = info.constraint_name().unwrap_or_default();
-                match (kind, constraint) {
-                    (_, "plans_one_open_plan_per_family") => ApiError::conflict(
-                        ErrorCode::PlanAlreadyOpen,
-                        "This family already has an open plan; close it before opening another.",
-                    ),
-                    (_, "family_members_one_active_family_per_child") => ApiError::conflict(
-                        ErrorCode::BsnInOtherFamily,
-                        "A child with this BSN is already an active member of another family.",
-                    ),
-                    (_, "family_members_once_per_family") => ApiError::conflict(
-                        ErrorCode::MemberAlreadyInFamily,
-                        "A person with this BSN is already an active member of this family.",
-                    ),
-                    (_, "director_assignments_one_current_per_plan")
-                    | (_, "director_assignments_no_overlap")
-                    | (_, "plans_active_iff_director") => ApiError::conflict(
-                        ErrorCode::DirectorConflict,
-                        "Another change to this plan's director happened at the same time; retry.",
-                    ),
-                    (_, "users_username_key") => ApiError::conflict(
-                        ErrorCode::UsernameTaken,
-                        "This username is already in use.",
-                    ),
-                    (_, "municipalities_pkey") => ApiError::conflict(
-                        ErrorCode::MunicipalityExists,
-                        "A municipality with this code already exists.",
-                    ),
-                    (_, "teams_municipality_code_name_key") => ApiError::conflict(
-                        ErrorCode::TeamNameTaken,
-                        "The municipality already has a team with this name.",
-                    ),
-                    (_, "providers_agb_code_key") => ApiError::conflict(
-                        ErrorCode::AgbCodeTaken,
-                        "A provider with this AGB code is already registered.",
-                    ),
-                    (_, "involvements_once_at_a_time") => ApiError::conflict(
-                        ErrorCode::InvolvementExists,
-                        "This provider already delivers this care form to this person in the plan.",
-                    ),
-                    (_, "plans_closed_without_care") => involvements_still_running(),
-                    (_, "clients_name_key") => ApiError::conflict(
-                        ErrorCode::ClientNameTaken,
-                        "A client with this name is already registered.",
-                    ),
-                    (_, "plans_level_derived") => ApiError::conflict(
-                        ErrorCode::ConcurrentUpdate,
-                        "Another change to this plan's care happened at the same time; retry.",
-                    ),
-                    (DatabaseErrorKind::SerializationFailure, _) => ApiError::conflict(
-                        ErrorCode::ConcurrentUpdate,
-                        "A concurrent change conflicted with this request; retry.",
-                    ),
-                    (DatabaseErrorKind::ForeignKeyViolation, _) => ApiError::unprocessable(
-                        ErrorCode::ReferenceNotFound,
-                        "The request refers to something that does not exist.",
-                    ),
-                    // A CHECK the request validation should have caught: the
-                    // data is still safe, so answer 422 rather than 500, and
-                    // warn so the missing validation gets added.
-                    (DatabaseErrorKind::CheckViolation, name) => {
-                        tracing::warn!(constraint = name, "CHECK violation reached the database");
-                        ApiError::unprocessable(
-                            ErrorCode::ConstraintViolated,
-                            "A value is outside what the record allows.",
-                        )
-                    }
-                    _ => ApiError::internal(err),
-                }
+        let DieselError::DatabaseError(kind, info) = &err else {
+            return match err {
+                DieselError::NotFound => ApiError::not_found("Resource"),
+                other => ApiError::internal(other),
+            };
+        };
+        let constraint = info.constraint_name().unwrap_or_default();
+        if let Some((_, code, detail)) = CONFLICTS.iter().find(|(name, ..)| *name == constraint) {
+            return ApiError::conflict(*code, *detail);
+        }
+        match kind {
+            DatabaseErrorKind::SerializationFailure => ApiError::conflict(
+                ErrorCode::ConcurrentUpdate,
+                "A concurrent change conflicted with this request; retry.",
+            ),
+            DatabaseErrorKind::ForeignKeyViolation => ApiError::unprocessable(
+                ErrorCode::ReferenceNotFound,
+                "The request refers to something that does not exist.",
+            ),
+            // A CHECK the request validation should have caught: the data
+            // is still safe, so answer 422 rather than 500, and warn so the
+            // missing validation gets added.
+            DatabaseErrorKind::CheckViolation => {
+                tracing::warn!(constraint, "CHECK violation reached the database");
+                ApiError::unprocessable(
+                    ErrorCode::ConstraintViolated,
+                    "A value is outside what the record allows.",
+                )
             }
             _ => ApiError::internal(err),
         }
@@ -133,10 +170,7 @@ fn server_going_away(message: &str) -> bool {
 
 /// 409 for closing a plan while care is still requested or running.
 pub fn involvements_still_running() -> ApiError {
-    ApiError::conflict(
-        ErrorCode::InvolvementsActive,
-        "The plan still has requested or active involvements; end them before closing it.",
-    )
+    ApiError::conflict(ErrorCode::InvolvementsActive, INVOLVEMENTS_ACTIVE)
 }
 
 impl From<diesel_async::pooled_connection::deadpool::PoolError> for ApiError {

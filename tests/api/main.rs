@@ -34,4 +34,5 @@ mod referral_world;
 mod referrals;
 mod reports;
 mod retention;
+mod structure;
 mod two_processes;
