@@ -19,7 +19,6 @@ pub mod demo;
 pub mod domain;
 pub mod error;
 pub mod families;
-pub mod generate;
 pub mod health;
 pub mod http;
 pub mod notifications;

@@ -6,9 +6,10 @@ use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 use gezinsregie::config::Settings;
 use gezinsregie::db::cluster::{ClusterOptions, LocalCluster};
+use gezinsregie::demo::generate;
 use gezinsregie::domain::Role;
 use gezinsregie::startup::Application;
-use gezinsregie::{db, demo, generate, retention, telemetry};
+use gezinsregie::{db, demo, retention, telemetry};
 
 #[derive(Parser)]
 #[command(

@@ -6,6 +6,7 @@
 //! history, a long wait and an intake without a director.
 
 pub mod care;
+pub mod generate;
 
 use chrono::{Duration, NaiveDate, Utc};
 use diesel::prelude::*;

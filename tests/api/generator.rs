@@ -9,8 +9,8 @@ use diesel::sql_types::{BigInt, Jsonb, Text, Uuid as SqlUuid};
 use diesel::QueryableByName;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use gezinsregie::care::{refresh, state};
+use gezinsregie::demo::generate::{self, Counts, Options};
 use gezinsregie::domain::signals::Thresholds;
-use gezinsregie::generate::{self, Counts, Options};
 use serde_json::Value;
 use uuid::Uuid;
 

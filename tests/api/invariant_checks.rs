@@ -460,9 +460,9 @@ async fn generated_data_passes_every_invariant_check() {
         .await
         .unwrap();
 
-    gezinsregie::generate::run(
+    gezinsregie::demo::generate::run(
         &mut conn,
-        &gezinsregie::generate::Options::new(250, 3),
+        &gezinsregie::demo::generate::Options::new(250, 3),
         |_| {},
     )
     .await
