@@ -212,6 +212,17 @@ impl std::fmt::Debug for Keys {
     }
 }
 
+/// The secrets are zeroed when the last copy is dropped; what the server
+/// uses are the purpose keys derived from them (`crypto::keys`).
+impl Drop for Keys {
+    fn drop(&mut self) {
+        use zeroize::Zeroize;
+        self.jwt.zeroize();
+        self.bsn_encryption.zeroize();
+        self.bsn_hash.zeroize();
+    }
+}
+
 impl Settings {
     /// Reads the configuration layers from `config_dir` (falling back to the
     /// embedded defaults) and the process environment.

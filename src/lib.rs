@@ -12,6 +12,7 @@ pub mod admin;
 pub mod audit;
 pub mod auth;
 pub mod care;
+pub mod cli;
 pub mod config;
 pub mod crypto;
 pub mod db;

@@ -14,6 +14,7 @@ use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::config::{Keys, Settings};
+use crate::crypto::keys::PurposeKeys;
 use crate::db::DbPool;
 use crate::http::{extract, get_served_elsewhere, problemize, request_context};
 use crate::openapi::ApiDoc;
@@ -30,8 +31,9 @@ impl Application {
     pub fn build(settings: &Settings, keys: &Keys, pool: DbPool) -> anyhow::Result<Self> {
         let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port))?;
         let port = listener.local_addr()?.port();
-        crate::audit::chain::install(keys)?;
-        let state = AppState::new(settings, keys, pool)?;
+        let keys = PurposeKeys::derive(keys);
+        crate::audit::chain::install(&keys)?;
+        let state = AppState::new(settings, &keys, pool)?;
         crate::audit::chain::spawn(state.clone());
         crate::care::refresh::spawn(state.clone());
         crate::notifications::worker::spawn(state.clone())?;

@@ -6,7 +6,8 @@ use tokio::sync::Notify;
 
 use crate::auth::tokens::TokenIssuer;
 use crate::care::catalogue::Catalogue;
-use crate::config::{AuthSettings, Keys, NotificationSettings, Settings, SignalSettings};
+use crate::config::{AuthSettings, NotificationSettings, Settings, SignalSettings};
+use crate::crypto::keys::PurposeKeys;
 use crate::crypto::{BsnVault, SecretBox};
 use crate::db::{DbConn, DbPool};
 use crate::error::ApiError;
@@ -62,19 +63,12 @@ impl Metrics {
 }
 
 impl AppState {
-    pub fn new(settings: &Settings, keys: &Keys, pool: DbPool) -> anyhow::Result<Arc<Self>> {
+    pub fn new(settings: &Settings, keys: &PurposeKeys, pool: DbPool) -> anyhow::Result<Arc<Self>> {
         Ok(Arc::new(Self {
             pool,
-            tokens: TokenIssuer::new(
-                &keys.jwt,
-                &settings.auth.issuer,
-                settings.auth.access_token_ttl_seconds,
-            ),
+            tokens: TokenIssuer::from_settings(keys, &settings.auth),
             vault: BsnVault::new(&keys.bsn_encryption, &keys.bsn_hash)?,
-            callback_secrets: SecretBox::derive(
-                &keys.bsn_encryption,
-                crate::crypto::CALLBACK_SECRETS,
-            )?,
+            callback_secrets: SecretBox::new(&keys.callback_secrets),
             auth: settings.auth.clone(),
             catalogue: Catalogue::load(settings.care.catalogue_file.as_deref())?,
             signals: settings.signals.clone(),

@@ -55,8 +55,6 @@ use crate::db::sql::cached;
 
 type HmacSha256 = Hmac<Sha256>;
 
-/// Purpose under which the audit key is derived from the data key.
-const KEY_PURPOSE: &str = "gezinsregie audit chain v1";
 /// Advisory lock key of the sealer ("gzseal" in ASCII).
 const SEAL_LOCK: i64 = 0x677a_7365_616c;
 /// Events sealed per transaction.
@@ -73,12 +71,10 @@ pub struct AuditKey {
 }
 
 impl AuditKey {
-    pub fn derive(master: &[u8; 32]) -> anyhow::Result<Self> {
-        let mut derive = <HmacSha256 as Mac>::new_from_slice(master)
-            .map_err(|_| anyhow::anyhow!("invalid master key"))?;
-        derive.update(KEY_PURPOSE.as_bytes());
-        let key = derive.finalize().into_bytes();
-        let mac = <HmacSha256 as Mac>::new_from_slice(&key)
+    /// The audit key: a purpose key of its own
+    /// ([`crate::crypto::keys::PurposeKeys::audit_mac`]).
+    pub fn new(key: &[u8; 32]) -> anyhow::Result<Self> {
+        let mac = <HmacSha256 as Mac>::new_from_slice(key)
             .map_err(|_| anyhow::anyhow!("invalid audit key"))?;
         Ok(Self {
             mac,
@@ -179,8 +175,8 @@ static KEY: OnceLock<AuditKey> = OnceLock::new();
 /// Installs the process's audit key (at start, before any event is written).
 /// Installing the same key again is harmless; another key is an error, since
 /// events would then fail verification.
-pub fn install(keys: &crate::config::Keys) -> anyhow::Result<()> {
-    let key = AuditKey::derive(&keys.bsn_encryption)?;
+pub fn install(keys: &crate::crypto::keys::PurposeKeys) -> anyhow::Result<()> {
+    let key = AuditKey::new(&keys.audit_mac)?;
     let installed = KEY.get_or_init(|| key.clone());
     if installed.fingerprint != key.fingerprint {
         anyhow::bail!("another audit key is already installed in this process");
@@ -725,7 +721,7 @@ mod tests {
     use serde_json::json;
 
     fn key() -> AuditKey {
-        AuditKey::derive(&[8; 32]).unwrap()
+        AuditKey::new(&[8; 32]).unwrap()
     }
 
     fn input(detail: &Value) -> MacInput<'_> {
@@ -782,7 +778,7 @@ mod tests {
 
     #[test]
     fn another_key_gives_other_macs_and_links() {
-        let other = AuditKey::derive(&[9; 32]).unwrap();
+        let other = AuditKey::new(&[9; 32]).unwrap();
         let detail = json!({});
         assert_ne!(
             key().row_mac(&input(&detail)),

@@ -84,6 +84,18 @@ impl TokenIssuer {
         }
     }
 
+    /// The server's issuer: signing with the token purpose key.
+    pub fn from_settings(
+        keys: &crate::crypto::keys::PurposeKeys,
+        auth: &crate::config::AuthSettings,
+    ) -> Self {
+        Self::new(
+            &keys.token_signing,
+            &auth.issuer,
+            auth.access_token_ttl_seconds,
+        )
+    }
+
     pub fn issue(&self, user_id: Uuid, session_id: Uuid, role: &str) -> anyhow::Result<String> {
         let now = chrono::Utc::now().timestamp();
         let claims = AccessClaims {

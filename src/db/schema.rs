@@ -384,6 +384,18 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// One fingerprint per purpose key (HMAC of a fixed text under the key): tells keys apart without revealing them.
+    key_fingerprints (purpose) {
+        /// The purpose of the key: token_signing, bsn_encryption, callback_secrets, bsn_hash or audit_mac.
+        purpose -> Text,
+        /// HMAC-SHA256 of "gezinsregie key fingerprint" under the key.
+        fingerprint -> Bytea,
+        /// When the first server with this key started on the database.
+        recorded_at -> Timestamptz,
+    }
+}
+
 diesel::joinable!(teams -> municipalities (municipality_code));
 diesel::joinable!(users -> municipalities (municipality_code));
 diesel::joinable!(auth_sessions -> users (user_id));
@@ -405,6 +417,7 @@ diesel::joinable!(notifications -> clients (client_id));
 diesel::joinable!(notification_attempts -> notifications (notification_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    key_fingerprints,
     municipalities,
     teams,
     users,

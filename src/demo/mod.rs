@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use crate::admin::users::{insert_user, UserSpec};
 use crate::auth::password;
-use crate::config::Keys;
+use crate::crypto::keys::PurposeKeys;
 use crate::crypto::BsnVault;
 use crate::db::schema::{director_assignments, families, municipalities, plans, teams};
 use crate::domain::bsn::synthetic;
@@ -118,7 +118,10 @@ pub async fn database_is_empty(conn: &mut AsyncPgConnection) -> anyhow::Result<b
 }
 
 /// Loads the demo set unless it is there already; true when loaded.
-pub async fn load_if_absent(conn: &mut AsyncPgConnection, keys: &Keys) -> anyhow::Result<bool> {
+pub async fn load_if_absent(
+    conn: &mut AsyncPgConnection,
+    keys: &PurposeKeys,
+) -> anyhow::Result<bool> {
     let present: i64 = municipalities::table
         .filter(municipalities::code.eq("0546"))
         .count()
@@ -130,8 +133,7 @@ pub async fn load_if_absent(conn: &mut AsyncPgConnection, keys: &Keys) -> anyhow
     let vault = BsnVault::new(&keys.bsn_encryption, &keys.bsn_hash)?;
     let hash = password::hash(DEMO_PASSWORD)?;
     let client_hash = password::hash(DEMO_CLIENT_SECRET)?;
-    let sealer =
-        crate::crypto::SecretBox::derive(&keys.bsn_encryption, crate::crypto::CALLBACK_SECRETS)?;
+    let sealer = crate::crypto::SecretBox::new(&keys.callback_secrets);
     conn.transaction(async |conn| {
         load(conn, &vault, &hash).await?;
         demo_client(conn, &sealer, &client_hash).await
@@ -594,64 +596,4 @@ pub fn print_logins() {
     println!("  client_secret  {DEMO_CLIENT_SECRET}");
     println!("  token: curl -u {DEMO_CLIENT_ID}:{DEMO_CLIENT_SECRET} -d grant_type=client_credentials <server>/v1/oauth/token");
     println!();
-}
-
-/// `gezinsregie create-user`.
-pub async fn create_user_cli(
-    conn: &mut AsyncPgConnection,
-    username: &str,
-    role: Role,
-    municipality: Option<String>,
-    team: Option<Uuid>,
-    display_name: Option<String>,
-    password_text: String,
-) -> anyhow::Result<Uuid> {
-    let spec = crate::admin::users::NewUser {
-        username: username.to_owned(),
-        display_name: display_name.unwrap_or_else(|| username.to_owned()),
-        role,
-        municipality_code: municipality,
-        team_id: team,
-        provider_id: None,
-        served_municipality_codes: None,
-        password: password_text,
-    }
-    .parse()
-    .map_err(|e| anyhow::anyhow!("{}", describe(&e)))?;
-    let hash = password::hash(&spec.password)?;
-    conn.transaction(async |conn| insert_user(conn, &spec, &hash).await)
-        .await
-        .map_err(|e: ApiError| anyhow::anyhow!("{}", describe(&e)))
-}
-
-/// `gezinsregie create-client`: registers a machine client and returns its
-/// id, secret and callback secret (to print once).
-pub async fn create_client_cli(
-    conn: &mut AsyncPgConnection,
-    keys: &Keys,
-    spec: crate::admin::clients::NewClient,
-) -> anyhow::Result<(Uuid, String, String)> {
-    let spec = spec
-        .parse()
-        .map_err(|e| anyhow::anyhow!("{}", describe(&e)))?;
-    let secret = crate::auth::tokens::random_token();
-    let hash = password::hash(&secret)?;
-    let sealer =
-        crate::crypto::SecretBox::derive(&keys.bsn_encryption, crate::crypto::CALLBACK_SECRETS)?;
-    let id = Uuid::now_v7();
-    let (_, callback_secret) = conn
-        .transaction(async |conn| {
-            crate::admin::clients::insert_client(conn, &sealer, id, &spec, &hash, None).await
-        })
-        .await
-        .map_err(|e: ApiError| anyhow::anyhow!("{}", describe(&e)))?;
-    Ok((id, secret, callback_secret))
-}
-
-fn describe(e: &ApiError) -> String {
-    let mut text = e.detail.clone();
-    for p in &e.invalid_params {
-        text.push_str(&format!("\n  {}: {}", p.name, p.reason));
-    }
-    text
 }

@@ -7,7 +7,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::case_world::*;
-use crate::helpers::{spawn_app, test_keys, TestApp};
+use crate::helpers::{purpose_keys, spawn_app, TestApp};
 use gezinsregie::domain::Role;
 
 async fn login_raw(app: &TestApp, username: &str, password: &str) -> Reply {
@@ -233,7 +233,7 @@ async fn tampered_expired_unsigned_and_foreign_tokens_are_refused() {
         let mut c = claims.clone();
         c["iat"] = json!(now - 3600);
         c["exp"] = json!(now - 1800);
-        sign(&c, &test_keys().jwt)
+        sign(&c, purpose_keys().token_signing.as_ref())
     };
     let alg_none = format!(
         "{}.{}.",
@@ -241,7 +241,7 @@ async fn tampered_expired_unsigned_and_foreign_tokens_are_refused() {
         B64URL.encode(claims.to_string())
     );
     let wrong_key = sign(&claims, &[1u8; 32]);
-    let resigned_right = sign(&claims, &test_keys().jwt);
+    let resigned_right = sign(&claims, purpose_keys().token_signing.as_ref());
 
     for (what, token) in [
         ("tampered", tampered),

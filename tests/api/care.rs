@@ -643,6 +643,7 @@ async fn the_demo_data_shows_every_level_and_every_signal() {
         bsn_encryption: [2; 32],
         bsn_hash: [3; 32],
     };
+    let keys = gezinsregie::crypto::keys::PurposeKeys::derive(&keys);
     assert!(gezinsregie::demo::load_if_absent(&mut conn, &keys)
         .await
         .unwrap());

@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use crate::care_world::*;
 use crate::case_world::*;
-use crate::helpers::{test_keys, TestApp};
+use crate::helpers::{purpose_keys, TestApp};
 use crate::invariant_checks::assert_invariants_clean;
 
 /// Longest a request may take, whatever state the database is in.
@@ -464,7 +464,7 @@ async fn postgres_restarted_under_load_gives_503s_and_the_server_recovers_by_its
         max_connections: 40,
     };
     // This test may run without the shared cluster, which installs it.
-    gezinsregie::audit::chain::install(&test_keys()).unwrap();
+    gezinsregie::audit::chain::install(&purpose_keys()).unwrap();
     let cluster = LocalCluster::start(&dir, &options).await.unwrap();
     cluster
         .remove_when_process_exits(std::process::id())

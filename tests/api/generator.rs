@@ -14,7 +14,7 @@ use gezinsregie::domain::signals::Thresholds;
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::helpers::{fresh_database, test_keys};
+use crate::helpers::{fresh_database, purpose_keys};
 
 #[derive(QueryableByName)]
 struct N {
@@ -52,7 +52,7 @@ struct StoredSignal {
 async fn demo_database() -> AsyncPgConnection {
     let url = fresh_database().await;
     let mut conn = AsyncPgConnection::establish(&url).await.expect("connect");
-    gezinsregie::demo::load_if_absent(&mut conn, &test_keys())
+    gezinsregie::demo::load_if_absent(&mut conn, &purpose_keys())
         .await
         .expect("demo data");
     conn

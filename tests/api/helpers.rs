@@ -62,11 +62,42 @@ async fn cluster() -> &'static Cluster {
             gezinsregie::db::run_migrations(&cluster.url(TEMPLATE))
                 .await
                 .expect("migrating the template");
+            // As `gezinsregie serve` does at its start: the database keeps
+            // the fingerprints of the keys its data is written with, so a
+            // server process started on a test database finds its own.
+            let mut conn = AsyncPgConnection::establish(&cluster.url(TEMPLATE))
+                .await
+                .expect("connect to the template");
+            gezinsregie::crypto::keys::check_against(&mut conn, &purpose_keys())
+                .await
+                .expect("key fingerprints");
+            drop(conn);
             // Tests write audit events through the library too.
-            gezinsregie::audit::chain::install(&test_keys()).expect("audit key");
+            gezinsregie::audit::chain::install(&purpose_keys()).expect("audit key");
             Cluster { cluster }
         })
         .await
+}
+
+/// The test secrets as a server process or a command reads them.
+pub fn secrets_env() -> Vec<(&'static str, String)> {
+    let keys = test_keys();
+    vec![
+        ("GEZINSREGIE__SECRETS__JWT_KEY", B64.encode(keys.jwt)),
+        (
+            "GEZINSREGIE__SECRETS__BSN_ENCRYPTION_KEY",
+            B64.encode(keys.bsn_encryption),
+        ),
+        (
+            "GEZINSREGIE__SECRETS__BSN_HASH_KEY",
+            B64.encode(keys.bsn_hash),
+        ),
+    ]
+}
+
+/// The purpose keys the test server derives from [`test_keys`].
+pub fn purpose_keys() -> gezinsregie::crypto::keys::PurposeKeys {
+    gezinsregie::crypto::keys::PurposeKeys::derive(&test_keys())
 }
 
 pub fn test_keys() -> Keys {
@@ -370,7 +401,6 @@ impl TestApp {
             .local_addr()
             .expect("addr")
             .port();
-        let keys = test_keys();
         let data_dir =
             std::env::temp_dir().join(format!("gezinsregie-proc-{}", Uuid::new_v4().simple()));
         let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_gezinsregie"));
@@ -382,15 +412,7 @@ impl TestApp {
             .env("GEZINSREGIE__SERVER__PORT", port.to_string())
             .env("GEZINSREGIE__SERVER__WORKERS", "2")
             .env("GEZINSREGIE__DATA_DIR", &data_dir)
-            .env("GEZINSREGIE__SECRETS__JWT_KEY", B64.encode(keys.jwt))
-            .env(
-                "GEZINSREGIE__SECRETS__BSN_ENCRYPTION_KEY",
-                B64.encode(keys.bsn_encryption),
-            )
-            .env(
-                "GEZINSREGIE__SECRETS__BSN_HASH_KEY",
-                B64.encode(keys.bsn_hash),
-            )
+            .envs(secrets_env())
             .env(
                 "GEZINSREGIE__LOG__FORMAT",
                 if log.is_some() { "json" } else { "pretty" },

@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use crate::care_world::*;
 use crate::case_world::*;
-use crate::helpers::{fresh_database, test_keys};
+use crate::helpers::{fresh_database, purpose_keys};
 
 /// Runs the checks on `url` and returns the report.
 pub async fn check_invariants(url: &str) -> Report {
@@ -456,7 +456,7 @@ async fn every_invariant_check_names_the_violation_planted_for_it() {
 async fn generated_data_passes_every_invariant_check() {
     let url = fresh_database().await;
     let mut conn = AsyncPgConnection::establish(&url).await.unwrap();
-    gezinsregie::demo::load_if_absent(&mut conn, &test_keys())
+    gezinsregie::demo::load_if_absent(&mut conn, &purpose_keys())
         .await
         .unwrap();
 

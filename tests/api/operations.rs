@@ -188,6 +188,7 @@ async fn the_command_line_creates_a_user_who_can_log_in() {
         ])
         .arg(w.noord.to_string())
         .env("DATABASE_URL", &w.app.db_url)
+        .envs(crate::helpers::secrets_env())
         .env("GEZINSREGIE_PASSWORD", "een-lang-cli-wachtwoord")
         .env("GEZINSREGIE__LOG__FILTER", "warn")
         .output()
@@ -204,6 +205,7 @@ async fn the_command_line_creates_a_user_who_can_log_in() {
             "0546",
         ])
         .env("DATABASE_URL", &w.app.db_url)
+        .envs(crate::helpers::secrets_env())
         .env("GEZINSREGIE_PASSWORD", "een-lang-cli-wachtwoord")
         .env("GEZINSREGIE__LOG__FILTER", "warn")
         .output()

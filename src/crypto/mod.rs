@@ -2,6 +2,9 @@
 //! value) and a keyed HMAC-SHA256 for matching, so the database can enforce
 //! "one active family per child" on the hash without ever holding a BSN in
 //! clear. Losing the keys makes stored BSNs unreadable; that is the point.
+//! Every key here is a purpose key derived in [`keys`].
+
+pub mod keys;
 
 use aes_gcm::aead::{Aead, KeyInit};
 use aes_gcm::{Aes256Gcm, Nonce};
@@ -60,26 +63,19 @@ impl BsnVault {
     }
 }
 
-/// Purpose under which clients' callback secrets are sealed.
-pub const CALLBACK_SECRETS: &str = "gezinsregie client callback secrets v1";
-
 /// Secrets the server must use again later (a client's notification signing
-/// secret), sealed with AES-256-GCM under a key derived from the data
-/// encryption key for this one purpose, so a key is never used for two things.
+/// secret), sealed with AES-256-GCM under their own purpose key
+/// ([`keys::PurposeKeys::callback_secrets`]).
 #[derive(Clone)]
 pub struct SecretBox {
     cipher: Aes256Gcm,
 }
 
 impl SecretBox {
-    pub fn derive(master: &[u8; 32], purpose: &str) -> anyhow::Result<Self> {
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(master)
-            .map_err(|_| anyhow!("invalid master key"))?;
-        mac.update(purpose.as_bytes());
-        let key = mac.finalize().into_bytes();
-        Ok(Self {
-            cipher: Aes256Gcm::new(&key),
-        })
+    pub fn new(key: &[u8; 32]) -> Self {
+        Self {
+            cipher: Aes256Gcm::new(key.into()),
+        }
     }
 
     /// nonce (12 bytes) || ciphertext || tag.
@@ -144,8 +140,8 @@ mod tests {
 
     #[test]
     fn sealed_secrets_open_only_for_their_purpose() {
-        let a = SecretBox::derive(&[1; 32], "callback-secrets").unwrap();
-        let b = SecretBox::derive(&[1; 32], "something-else").unwrap();
+        let a = SecretBox::new(&[1; 32]);
+        let b = SecretBox::new(&[2; 32]);
         let sealed = a.seal(b"whsec_abc").unwrap();
         assert_eq!(a.open(&sealed).unwrap(), b"whsec_abc");
         assert!(b.open(&sealed).is_err());

@@ -1,0 +1,203 @@
+//! Purpose keys, derived with HKDF (RFC 5869, HMAC-SHA256) from the three
+//! configured secrets, so that no key is ever used for two things: the key
+//! that signs tokens is not the key that encrypts BSNs, and neither is an
+//! input of the other.
+//!
+//! | purpose | from (configured secret) | HKDF `info` |
+//! |---|---|---|
+//! | token signing (HS256) | `jwt_key` | `gezinsregie/v2/token-signing` |
+//! | BSN encryption (AES-256-GCM) | `bsn_encryption_key` | `gezinsregie/v2/bsn-encryption` |
+//! | client callback secrets (AES-256-GCM) | `bsn_encryption_key` | `gezinsregie/v2/callback-secrets` |
+//! | BSN matching hash (HMAC-SHA256) | `bsn_hash_key` | `gezinsregie/v2/bsn-hash` |
+//! | audit event MACs and chain (HMAC-SHA256) | `bsn_hash_key` | `gezinsregie/v2/audit-mac` |
+//!
+//! The secrets are grouped by what rotating them means: a new `jwt_key`
+//! only logs everyone out; the encryption key can be rotated by
+//! re-encrypting what it sealed; the hash key can never change without
+//! re-hashing every BSN, and neither can the audit key without breaking the
+//! chain's verification, so those two share the one input that stays put.
+//! The salt is fixed and public (HKDF's salt need not be secret). Every
+//! derived key lives in a buffer that is zeroed when dropped; the
+//! configured secrets ([`Keys`]) are zeroed too.
+//!
+//! The database remembers a fingerprint of every purpose key
+//! ([`check_against`]), so a server started with other keys than the data
+//! was written with refuses to start instead of answering 500s or, worse,
+//! writing data nobody can read later.
+
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use hkdf::Hkdf;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use zeroize::Zeroizing;
+
+use crate::config::Keys;
+use crate::db::schema::{family_members, key_fingerprints};
+
+/// HKDF's salt: fixed and public, naming the derivation scheme.
+const SALT: &[u8] = b"gezinsregie key derivation v2";
+
+/// A derived key; zeroed when dropped.
+pub type PurposeKey = Zeroizing<[u8; 32]>;
+
+/// The key of every purpose.
+pub struct PurposeKeys {
+    pub token_signing: PurposeKey,
+    pub bsn_encryption: PurposeKey,
+    pub callback_secrets: PurposeKey,
+    pub bsn_hash: PurposeKey,
+    pub audit_mac: PurposeKey,
+}
+
+impl std::fmt::Debug for PurposeKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PurposeKeys { .. }")
+    }
+}
+
+fn derive(secret: &[u8; 32], info: &str) -> PurposeKey {
+    let mut key = Zeroizing::new([0u8; 32]);
+    // 32 bytes is far below HKDF-SHA256's limit of 255 * 32: never fails.
+    let _ = Hkdf::<Sha256>::new(Some(SALT), secret).expand(info.as_bytes(), key.as_mut());
+    key
+}
+
+impl PurposeKeys {
+    pub fn derive(secrets: &Keys) -> Self {
+        Self {
+            token_signing: derive(&secrets.jwt, "gezinsregie/v2/token-signing"),
+            bsn_encryption: derive(&secrets.bsn_encryption, "gezinsregie/v2/bsn-encryption"),
+            callback_secrets: derive(&secrets.bsn_encryption, "gezinsregie/v2/callback-secrets"),
+            bsn_hash: derive(&secrets.bsn_hash, "gezinsregie/v2/bsn-hash"),
+            audit_mac: derive(&secrets.bsn_hash, "gezinsregie/v2/audit-mac"),
+        }
+    }
+
+    /// Every purpose with its key.
+    fn all(&self) -> [(&'static str, &PurposeKey); 5] {
+        [
+            ("token_signing", &self.token_signing),
+            ("bsn_encryption", &self.bsn_encryption),
+            ("callback_secrets", &self.callback_secrets),
+            ("bsn_hash", &self.bsn_hash),
+            ("audit_mac", &self.audit_mac),
+        ]
+    }
+}
+
+/// A fingerprint of a key: an HMAC of a fixed text under it. It tells two
+/// keys apart and reveals nothing of either.
+fn fingerprint(key: &PurposeKey) -> Vec<u8> {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key.as_ref())
+        .unwrap_or_else(|_| unreachable!("HMAC takes a key of any length"));
+    mac.update(b"gezinsregie key fingerprint");
+    mac.finalize().into_bytes().to_vec()
+}
+
+/// Checks `keys` against the fingerprints the database keeps, recording
+/// them when it keeps none yet. Fails, naming the purposes, when a key
+/// differs; and when a database that already holds encrypted BSNs has no
+/// fingerprints (written before keys were derived this way), since its
+/// BSNs would not decrypt.
+pub async fn check_against(conn: &mut AsyncPgConnection, keys: &PurposeKeys) -> anyhow::Result<()> {
+    let stored: Vec<(String, Vec<u8>)> = key_fingerprints::table
+        .select((key_fingerprints::purpose, key_fingerprints::fingerprint))
+        .load(conn)
+        .await?;
+    if stored.is_empty() {
+        let has_bsns: bool = diesel::select(diesel::dsl::exists(
+            family_members::table.filter(family_members::bsn_ciphertext.is_not_null()),
+        ))
+        .get_result(conn)
+        .await?;
+        if has_bsns {
+            anyhow::bail!(
+                "this database holds BSNs encrypted with keys of an earlier derivation \
+                 (before HKDF purpose keys); they cannot be read with these keys. \
+                 A local demo database can be recreated: stop the server and remove the data folder."
+            );
+        }
+    }
+    let mut differ = Vec::new();
+    for (purpose, key) in keys.all() {
+        let print = fingerprint(key);
+        match stored.iter().find(|(p, _)| p == purpose) {
+            Some((_, known)) if *known != print => differ.push(purpose),
+            Some(_) => {}
+            None => {
+                diesel::insert_into(key_fingerprints::table)
+                    .values((
+                        key_fingerprints::purpose.eq(purpose),
+                        key_fingerprints::fingerprint.eq(&print),
+                    ))
+                    .on_conflict_do_nothing()
+                    .execute(conn)
+                    .await?;
+            }
+        }
+    }
+    if !differ.is_empty() {
+        anyhow::bail!(
+            "the configured secrets are not the ones this database was written with \
+             (keys that differ: {}); refusing to start",
+            differ.join(", ")
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secrets(seed: u8) -> Keys {
+        Keys {
+            jwt: [seed; 32],
+            bsn_encryption: [seed.wrapping_add(1); 32],
+            bsn_hash: [seed.wrapping_add(2); 32],
+        }
+    }
+
+    #[test]
+    fn every_purpose_gets_its_own_key_and_none_is_a_configured_secret() {
+        let input = secrets(7);
+        let keys = PurposeKeys::derive(&input);
+        let all = keys.all();
+        for (i, (a, ka)) in all.iter().enumerate() {
+            for (b, kb) in &all[i + 1..] {
+                assert_ne!(ka.as_ref(), kb.as_ref(), "{a} and {b}");
+            }
+            for secret in [&input.jwt, &input.bsn_encryption, &input.bsn_hash] {
+                assert_ne!(ka.as_ref(), secret, "{a} is a configured secret");
+            }
+        }
+    }
+
+    #[test]
+    fn the_same_secrets_give_the_same_keys_and_other_secrets_other_keys() {
+        let a = PurposeKeys::derive(&secrets(7));
+        let b = PurposeKeys::derive(&secrets(7));
+        let c = PurposeKeys::derive(&secrets(9));
+        assert_eq!(a.token_signing.as_ref(), b.token_signing.as_ref());
+        assert_eq!(a.audit_mac.as_ref(), b.audit_mac.as_ref());
+        assert_ne!(a.token_signing.as_ref(), c.token_signing.as_ref());
+        assert_ne!(fingerprint(&a.bsn_hash), fingerprint(&c.bsn_hash));
+    }
+
+    #[test]
+    fn the_derivation_is_hkdf_sha256_as_rfc_5869_defines_it() {
+        // RFC 5869 appendix A.1, test case 1.
+        let ikm = [0x0bu8; 22];
+        let salt: Vec<u8> = (0x00u8..=0x0c).collect();
+        let info: Vec<u8> = (0xf0u8..=0xf9).collect();
+        let mut okm = [0u8; 42];
+        let expanded = Hkdf::<Sha256>::new(Some(&salt), &ikm).expand(&info, &mut okm);
+        assert!(expanded.is_ok());
+        let hex: String = okm.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(
+            hex,
+            "3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf34007208d5b887185865"
+        );
+    }
+}
