@@ -165,26 +165,358 @@ async fn demo_client(
     Ok(())
 }
 
+/// (given name, family name, role, birth date, seed of a synthetic BSN)
 struct Person(
     &'static str,
     &'static str,
     MemberRole,
-    NaiveDate,
+    (i32, u32, u32),
     Option<u64>,
 );
 
-fn date(y: i32, m: u32, d: u32) -> NaiveDate {
+/// A demo family and its plan.
+struct DemoFamily {
+    name: &'static str,
+    municipality: &'static str,
+    team: &'static str,
+    members: &'static [Person],
+    plan: Option<DemoPlan>,
+}
+
+/// A family's open plan: its title, its director (by username; none for
+/// an intake) and whether a closed plan precedes it.
+struct DemoPlan {
+    title: &'static str,
+    director: Option<&'static str>,
+    closed_before: bool,
+}
+
+/// The demo families: every stage of a plan (none, intake, active with a
+/// JGT or GI director, one with a closed plan in its history).
+const FAMILIES: &[DemoFamily] = &[
+    DemoFamily {
+        name: "Familie Jansen",
+        municipality: "0546",
+        team: "JGT Leiden Noord",
+        members: &[
+            Person(
+                "Marieke",
+                "Jansen",
+                MemberRole::Parent,
+                (1984, 5, 2),
+                Some(20_100_001),
+            ),
+            Person(
+                "Sanne",
+                "Jansen",
+                MemberRole::Child,
+                (2012, 3, 14),
+                Some(20_100_011),
+            ),
+            Person(
+                "Tim",
+                "Jansen",
+                MemberRole::Child,
+                (2015, 9, 30),
+                Some(20_100_021),
+            ),
+        ],
+        plan: Some(DemoPlan {
+            title: "Gezinsplan Jansen",
+            director: Some("anna.jgt"),
+            closed_before: false,
+        }),
+    },
+    DemoFamily {
+        name: "Familie El Amrani",
+        municipality: "0546",
+        team: "JGT Leiden Noord",
+        members: &[
+            Person(
+                "Samira",
+                "El Amrani",
+                MemberRole::Parent,
+                (1988, 1, 20),
+                Some(20_100_031),
+            ),
+            Person(
+                "Yassin",
+                "El Amrani",
+                MemberRole::Child,
+                (2016, 6, 8),
+                Some(20_100_041),
+            ),
+        ],
+        plan: Some(DemoPlan {
+            title: "Aanmelding via huisarts",
+            director: None,
+            closed_before: false,
+        }),
+    },
+    DemoFamily {
+        name: "Familie de Vries",
+        municipality: "0546",
+        team: "JGT Leiden Zuid",
+        members: &[
+            Person(
+                "Peter",
+                "de Vries",
+                MemberRole::Parent,
+                (1979, 11, 11),
+                Some(20_100_051),
+            ),
+            Person(
+                "Lotte",
+                "de Vries",
+                MemberRole::Child,
+                (2010, 2, 1),
+                Some(20_100_061),
+            ),
+        ],
+        plan: Some(DemoPlan {
+            title: "Gezinsplan de Vries (tweede)",
+            director: Some("bram.jgt"),
+            closed_before: true,
+        }),
+    },
+    DemoFamily {
+        name: "Familie Bakker",
+        municipality: "0546",
+        team: "JGT Leiden Zuid",
+        members: &[
+            Person("Kim", "Bakker", MemberRole::Caregiver, (1990, 7, 7), None),
+            Person(
+                "Noah",
+                "Bakker",
+                MemberRole::Child,
+                (2013, 12, 24),
+                Some(20_100_071),
+            ),
+        ],
+        plan: Some(DemoPlan {
+            title: "Plan met jeugdbeschermingsmaatregel",
+            director: Some("carla.gi"),
+            closed_before: false,
+        }),
+    },
+    DemoFamily {
+        name: "Familie Visser",
+        municipality: "0546",
+        team: "JGT Leiden Noord",
+        members: &[Person(
+            "Eva",
+            "Visser",
+            MemberRole::Child,
+            (2018, 4, 4),
+            Some(20_100_081),
+        )],
+        plan: None,
+    },
+    DemoFamily {
+        name: "Familie van den Berg",
+        municipality: "0537",
+        team: "JGT Katwijk",
+        members: &[
+            Person(
+                "Ruud",
+                "van den Berg",
+                MemberRole::Parent,
+                (1982, 8, 19),
+                Some(20_100_091),
+            ),
+            Person(
+                "Fenna",
+                "van den Berg",
+                MemberRole::Child,
+                (2011, 10, 3),
+                Some(20_100_101),
+            ),
+        ],
+        plan: Some(DemoPlan {
+            title: "Gezinsplan van den Berg",
+            director: Some("daan.jgt"),
+            closed_before: false,
+        }),
+    },
+    DemoFamily {
+        name: "Familie Yilmaz",
+        municipality: "0546",
+        team: "JGT Leiden Zuid",
+        members: &[
+            Person(
+                "Elif",
+                "Yilmaz",
+                MemberRole::Parent,
+                (1987, 3, 9),
+                Some(20_100_111),
+            ),
+            Person(
+                "Emre",
+                "Yilmaz",
+                MemberRole::Child,
+                (2014, 5, 21),
+                Some(20_100_121),
+            ),
+        ],
+        plan: Some(DemoPlan {
+            title: "Gezinsplan Yilmaz",
+            director: Some("bram.jgt"),
+            closed_before: false,
+        }),
+    },
+    DemoFamily {
+        name: "Familie Mulder",
+        municipality: "0546",
+        team: "JGT Leiden Noord",
+        members: &[
+            Person(
+                "Joost",
+                "Mulder",
+                MemberRole::Parent,
+                (1981, 2, 17),
+                Some(20_100_131),
+            ),
+            Person(
+                "Daan",
+                "Mulder",
+                MemberRole::Child,
+                (2013, 8, 2),
+                Some(20_100_141),
+            ),
+        ],
+        plan: Some(DemoPlan {
+            title: "Gezinsplan Mulder",
+            director: Some("anna.jgt"),
+            closed_before: false,
+        }),
+    },
+    DemoFamily {
+        name: "Familie Hendriks",
+        municipality: "0546",
+        team: "JGT Leiden Zuid",
+        members: &[
+            Person(
+                "Ilse",
+                "Hendriks",
+                MemberRole::Parent,
+                (1985, 10, 30),
+                Some(20_100_151),
+            ),
+            Person(
+                "Milan",
+                "Hendriks",
+                MemberRole::Child,
+                (2016, 1, 12),
+                Some(20_100_161),
+            ),
+        ],
+        plan: Some(DemoPlan {
+            title: "Gezinsplan Hendriks",
+            director: Some("bram.jgt"),
+            closed_before: false,
+        }),
+    },
+    DemoFamily {
+        name: "Familie Smit",
+        municipality: "0546",
+        team: "JGT Leiden Noord",
+        members: &[
+            Person(
+                "Rob",
+                "Smit",
+                MemberRole::Parent,
+                (1976, 4, 25),
+                Some(20_100_171),
+            ),
+            Person(
+                "Julia",
+                "Smit",
+                MemberRole::Child,
+                (2009, 9, 9),
+                Some(20_100_181),
+            ),
+        ],
+        plan: Some(DemoPlan {
+            title: "Gezinsplan Smit",
+            director: Some("anna.jgt"),
+            closed_before: false,
+        }),
+    },
+    DemoFamily {
+        name: "Familie de Groot",
+        municipality: "0546",
+        team: "JGT Leiden Noord",
+        members: &[
+            Person(
+                "Nina",
+                "de Groot",
+                MemberRole::Caregiver,
+                (1992, 12, 1),
+                None,
+            ),
+            Person(
+                "Luuk",
+                "de Groot",
+                MemberRole::Child,
+                (2011, 6, 15),
+                Some(20_100_191),
+            ),
+        ],
+        plan: Some(DemoPlan {
+            title: "Crisisplan de Groot",
+            director: Some("anna.jgt"),
+            closed_before: false,
+        }),
+    },
+];
+
+fn date((y, m, d): (i32, u32, u32)) -> NaiveDate {
     NaiveDate::from_ymd_opt(y, m, d).unwrap_or_default()
 }
 
+/// Ids of what the demo made, by name.
+#[derive(Default)]
+struct Named(Vec<(&'static str, Uuid)>);
+
+impl Named {
+    fn get(&self, name: &str) -> Option<Uuid> {
+        self.0.iter().find(|(n, _)| *n == name).map(|(_, id)| *id)
+    }
+}
+
 async fn load(conn: &mut AsyncPgConnection, vault: &BsnVault, hash: &str) -> Result<(), ApiError> {
+    let teams = municipalities_and_teams(conn).await?;
+    let users = users(conn, &teams, hash).await?;
+    let lead = users.get("teamlead.leiden");
+    for family in FAMILIES {
+        let family_id = insert_family(conn, vault, family, &teams).await?;
+        if let Some(plan) = &family.plan {
+            if plan.closed_before {
+                closed_plan(conn, family_id, family.municipality, &users, lead).await?;
+            }
+            let director = plan.director.and_then(|d| users.get(d));
+            open_plan(
+                conn,
+                family_id,
+                family.municipality,
+                plan.title,
+                director,
+                lead,
+            )
+            .await?;
+        }
+    }
+    care::load(conn, hash, lead).await
+}
+
+async fn municipalities_and_teams(conn: &mut AsyncPgConnection) -> Result<Named, ApiError> {
     for (code, name) in MUNICIPALITIES {
         diesel::insert_into(municipalities::table)
             .values((municipalities::code.eq(code), municipalities::name.eq(name)))
             .execute(conn)
             .await?;
     }
-    let mut team_ids = Vec::new();
+    let mut teams = Named::default();
     for (code, name) in TEAMS {
         let id = Uuid::now_v7();
         diesel::insert_into(teams::table)
@@ -195,17 +527,20 @@ async fn load(conn: &mut AsyncPgConnection, vault: &BsnVault, hash: &str) -> Res
             ))
             .execute(conn)
             .await?;
-        team_ids.push((*name, id));
+        teams.0.push((*name, id));
     }
-    let team = |name: &str| team_ids.iter().find(|(n, _)| *n == name).map(|(_, id)| *id);
-    let mut user_ids = Vec::new();
+    Ok(teams)
+}
+
+async fn users(conn: &mut AsyncPgConnection, teams: &Named, hash: &str) -> Result<Named, ApiError> {
+    let mut users = Named::default();
     for (username, display, role, municipality, team_name, served) in USERS {
         let spec = UserSpec {
             username: (*username).into(),
             display_name: (*display).into(),
             role: *role,
             municipality: municipality.and_then(|m| MunicipalityCode::parse(m).ok()),
-            team_id: team_name.and_then(team),
+            team_id: team_name.and_then(|t| teams.get(t)),
             served: served
                 .iter()
                 .filter_map(|m| MunicipalityCode::parse(m).ok())
@@ -214,359 +549,130 @@ async fn load(conn: &mut AsyncPgConnection, vault: &BsnVault, hash: &str) -> Res
             password: String::new(),
         };
         let id = insert_user(conn, &spec, hash).await?;
-        user_ids.push((*username, id));
+        users.0.push((*username, id));
     }
-    let user = |name: &str| user_ids.iter().find(|(n, _)| *n == name).map(|(_, id)| *id);
+    Ok(users)
+}
 
-    // (family, municipality, team, members, plan: (title, director, closed earlier plan))
-    type PlanSpec = Option<(&'static str, Option<&'static str>, bool)>;
-    let families_spec: Vec<(&str, &str, &str, Vec<Person>, PlanSpec)> = vec![
-        (
-            "Familie Jansen",
-            "0546",
-            "JGT Leiden Noord",
-            vec![
-                Person(
-                    "Marieke",
-                    "Jansen",
-                    MemberRole::Parent,
-                    date(1984, 5, 2),
-                    Some(20_100_001),
-                ),
-                Person(
-                    "Sanne",
-                    "Jansen",
-                    MemberRole::Child,
-                    date(2012, 3, 14),
-                    Some(20_100_011),
-                ),
-                Person(
-                    "Tim",
-                    "Jansen",
-                    MemberRole::Child,
-                    date(2015, 9, 30),
-                    Some(20_100_021),
-                ),
-            ],
-            Some(("Gezinsplan Jansen", Some("anna.jgt"), false)),
-        ),
-        (
-            "Familie El Amrani",
-            "0546",
-            "JGT Leiden Noord",
-            vec![
-                Person(
-                    "Samira",
-                    "El Amrani",
-                    MemberRole::Parent,
-                    date(1988, 1, 20),
-                    Some(20_100_031),
-                ),
-                Person(
-                    "Yassin",
-                    "El Amrani",
-                    MemberRole::Child,
-                    date(2016, 6, 8),
-                    Some(20_100_041),
-                ),
-            ],
-            Some(("Aanmelding via huisarts", None, false)),
-        ),
-        (
-            "Familie de Vries",
-            "0546",
-            "JGT Leiden Zuid",
-            vec![
-                Person(
-                    "Peter",
-                    "de Vries",
-                    MemberRole::Parent,
-                    date(1979, 11, 11),
-                    Some(20_100_051),
-                ),
-                Person(
-                    "Lotte",
-                    "de Vries",
-                    MemberRole::Child,
-                    date(2010, 2, 1),
-                    Some(20_100_061),
-                ),
-            ],
-            Some(("Gezinsplan de Vries (tweede)", Some("bram.jgt"), true)),
-        ),
-        (
-            "Familie Bakker",
-            "0546",
-            "JGT Leiden Zuid",
-            vec![
-                Person(
-                    "Kim",
-                    "Bakker",
-                    MemberRole::Caregiver,
-                    date(1990, 7, 7),
-                    None,
-                ),
-                Person(
-                    "Noah",
-                    "Bakker",
-                    MemberRole::Child,
-                    date(2013, 12, 24),
-                    Some(20_100_071),
-                ),
-            ],
-            Some((
-                "Plan met jeugdbeschermingsmaatregel",
-                Some("carla.gi"),
-                false,
-            )),
-        ),
-        (
-            "Familie Visser",
-            "0546",
-            "JGT Leiden Noord",
-            vec![Person(
-                "Eva",
-                "Visser",
-                MemberRole::Child,
-                date(2018, 4, 4),
-                Some(20_100_081),
-            )],
-            None,
-        ),
-        (
-            "Familie van den Berg",
-            "0537",
-            "JGT Katwijk",
-            vec![
-                Person(
-                    "Ruud",
-                    "van den Berg",
-                    MemberRole::Parent,
-                    date(1982, 8, 19),
-                    Some(20_100_091),
-                ),
-                Person(
-                    "Fenna",
-                    "van den Berg",
-                    MemberRole::Child,
-                    date(2011, 10, 3),
-                    Some(20_100_101),
-                ),
-            ],
-            Some(("Gezinsplan van den Berg", Some("daan.jgt"), false)),
-        ),
-        (
-            "Familie Yilmaz",
-            "0546",
-            "JGT Leiden Zuid",
-            vec![
-                Person(
-                    "Elif",
-                    "Yilmaz",
-                    MemberRole::Parent,
-                    date(1987, 3, 9),
-                    Some(20_100_111),
-                ),
-                Person(
-                    "Emre",
-                    "Yilmaz",
-                    MemberRole::Child,
-                    date(2014, 5, 21),
-                    Some(20_100_121),
-                ),
-            ],
-            Some(("Gezinsplan Yilmaz", Some("bram.jgt"), false)),
-        ),
-        (
-            "Familie Mulder",
-            "0546",
-            "JGT Leiden Noord",
-            vec![
-                Person(
-                    "Joost",
-                    "Mulder",
-                    MemberRole::Parent,
-                    date(1981, 2, 17),
-                    Some(20_100_131),
-                ),
-                Person(
-                    "Daan",
-                    "Mulder",
-                    MemberRole::Child,
-                    date(2013, 8, 2),
-                    Some(20_100_141),
-                ),
-            ],
-            Some(("Gezinsplan Mulder", Some("anna.jgt"), false)),
-        ),
-        (
-            "Familie Hendriks",
-            "0546",
-            "JGT Leiden Zuid",
-            vec![
-                Person(
-                    "Ilse",
-                    "Hendriks",
-                    MemberRole::Parent,
-                    date(1985, 10, 30),
-                    Some(20_100_151),
-                ),
-                Person(
-                    "Milan",
-                    "Hendriks",
-                    MemberRole::Child,
-                    date(2016, 1, 12),
-                    Some(20_100_161),
-                ),
-            ],
-            Some(("Gezinsplan Hendriks", Some("bram.jgt"), false)),
-        ),
-        (
-            "Familie Smit",
-            "0546",
-            "JGT Leiden Noord",
-            vec![
-                Person(
-                    "Rob",
-                    "Smit",
-                    MemberRole::Parent,
-                    date(1976, 4, 25),
-                    Some(20_100_171),
-                ),
-                Person(
-                    "Julia",
-                    "Smit",
-                    MemberRole::Child,
-                    date(2009, 9, 9),
-                    Some(20_100_181),
-                ),
-            ],
-            Some(("Gezinsplan Smit", Some("anna.jgt"), false)),
-        ),
-        (
-            "Familie de Groot",
-            "0546",
-            "JGT Leiden Noord",
-            vec![
-                Person(
-                    "Nina",
-                    "de Groot",
-                    MemberRole::Caregiver,
-                    date(1992, 12, 1),
-                    None,
-                ),
-                Person(
-                    "Luuk",
-                    "de Groot",
-                    MemberRole::Child,
-                    date(2011, 6, 15),
-                    Some(20_100_191),
-                ),
-            ],
-            Some(("Crisisplan de Groot", Some("anna.jgt"), false)),
-        ),
-    ];
-
-    let lead = user("teamlead.leiden");
-    for (name, municipality, team_name, members, plan) in families_spec {
-        let family_id = Uuid::now_v7();
-        diesel::insert_into(families::table)
-            .values((
-                families::id.eq(family_id),
-                families::municipality_code.eq(municipality),
-                families::team_id.eq(team(team_name).unwrap_or_default()),
-                families::name.eq(name),
-            ))
-            .execute(conn)
-            .await?;
-        for p in members {
-            let spec = MemberSpec {
-                role: p.2,
-                given_name: p.0.into(),
-                family_name: p.1.into(),
-                birth_date: p.3,
-                bsn: p.4.map(synthetic),
-            };
-            insert_member(conn, vault, family_id.into(), &spec, "bsn").await?;
-        }
-        let Some((title, director, with_history)) = plan else {
-            continue;
+async fn insert_family(
+    conn: &mut AsyncPgConnection,
+    vault: &BsnVault,
+    family: &DemoFamily,
+    teams: &Named,
+) -> Result<Uuid, ApiError> {
+    let family_id = Uuid::now_v7();
+    diesel::insert_into(families::table)
+        .values((
+            families::id.eq(family_id),
+            families::municipality_code.eq(family.municipality),
+            families::team_id.eq(teams.get(family.team).unwrap_or_default()),
+            families::name.eq(family.name),
+        ))
+        .execute(conn)
+        .await?;
+    for p in family.members {
+        let spec = MemberSpec {
+            role: p.2,
+            given_name: p.0.into(),
+            family_name: p.1.into(),
+            birth_date: date(p.3),
+            bsn: p.4.map(synthetic),
         };
-        if with_history {
-            // An earlier plan, closed with its outcome, directed by the same worker.
-            let old = Uuid::now_v7();
-            let opened = Utc::now() - Duration::days(400);
-            let closed = Utc::now() - Duration::days(120);
-            diesel::insert_into(plans::table)
-                .values((
-                    plans::id.eq(old),
-                    plans::family_id.eq(family_id),
-                    plans::municipality_code.eq(municipality),
-                    plans::status.eq("closed"),
-                    plans::title.eq("Gezinsplan de Vries"),
-                    plans::goals.eq(serde_json::json!([{"id": Uuid::now_v7(), "description": "Rust en regelmaat thuis"}])),
-                    plans::created_by.eq(lead),
-                    plans::created_at.eq(opened),
-                    plans::activated_at.eq(opened),
-                    plans::closed_at.eq(closed),
-                    plans::close_reason.eq("Doelen grotendeels bereikt"),
-                    plans::goal_realisation.eq("partially_achieved"),
-                    plans::satisfaction_score.eq(Some(7i16)),
-                    plans::dropout.eq(false),
-                ))
-                .execute(conn)
-                .await?;
-            diesel::insert_into(director_assignments::table)
-                .values((
-                    director_assignments::id.eq(Uuid::now_v7()),
-                    director_assignments::plan_id.eq(old),
-                    director_assignments::user_id.eq(user("bram.jgt").unwrap_or_default()),
-                    director_assignments::started_at.eq(opened),
-                    director_assignments::ended_at.eq(Some(closed)),
-                    director_assignments::assigned_by.eq(lead),
-                    director_assignments::reason.eq("Eerste regisseur"),
-                ))
-                .execute(conn)
-                .await?;
-        }
-        let plan_id = Uuid::now_v7();
-        let director_id = director.and_then(user);
-        let now = Utc::now();
-        diesel::insert_into(plans::table)
+        insert_member(conn, vault, family_id.into(), &spec, "bsn").await?;
+    }
+    Ok(family_id)
+}
+
+/// An earlier plan, closed with its outcome, directed by Bram.
+async fn closed_plan(
+    conn: &mut AsyncPgConnection,
+    family_id: Uuid,
+    municipality: &str,
+    users: &Named,
+    lead: Option<Uuid>,
+) -> Result<(), ApiError> {
+    let old = Uuid::now_v7();
+    let opened = Utc::now() - Duration::days(400);
+    let closed = Utc::now() - Duration::days(120);
+    diesel::insert_into(plans::table)
+        .values((
+            plans::id.eq(old),
+            plans::family_id.eq(family_id),
+            plans::municipality_code.eq(municipality),
+            plans::status.eq("closed"),
+            plans::title.eq("Gezinsplan de Vries"),
+            plans::goals.eq(serde_json::json!([{"id": Uuid::now_v7(), "description": "Rust en regelmaat thuis"}])),
+            plans::created_by.eq(lead),
+            plans::created_at.eq(opened),
+            plans::activated_at.eq(opened),
+            plans::closed_at.eq(closed),
+            plans::close_reason.eq("Doelen grotendeels bereikt"),
+            plans::goal_realisation.eq("partially_achieved"),
+            plans::satisfaction_score.eq(Some(7i16)),
+            plans::dropout.eq(false),
+        ))
+        .execute(conn)
+        .await?;
+    diesel::insert_into(director_assignments::table)
+        .values((
+            director_assignments::id.eq(Uuid::now_v7()),
+            director_assignments::plan_id.eq(old),
+            director_assignments::user_id.eq(users.get("bram.jgt").unwrap_or_default()),
+            director_assignments::started_at.eq(opened),
+            director_assignments::ended_at.eq(Some(closed)),
+            director_assignments::assigned_by.eq(lead),
+            director_assignments::reason.eq("Eerste regisseur"),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// The family's open plan: active with its director, or an intake.
+async fn open_plan(
+    conn: &mut AsyncPgConnection,
+    family_id: Uuid,
+    municipality: &str,
+    title: &str,
+    director: Option<Uuid>,
+    lead: Option<Uuid>,
+) -> Result<(), ApiError> {
+    let plan_id = Uuid::now_v7();
+    let now = Utc::now();
+    diesel::insert_into(plans::table)
+        .values((
+            plans::id.eq(plan_id),
+            plans::family_id.eq(family_id),
+            plans::municipality_code.eq(municipality),
+            plans::status.eq(if director.is_some() {
+                "active"
+            } else {
+                "intake"
+            }),
+            plans::title.eq(title),
+            plans::goals.eq(serde_json::json!([
+                {"id": Uuid::now_v7(), "description": "Kinderen gaan dagelijks naar school"},
+                {"id": Uuid::now_v7(), "description": "Ouders hebben een steunend netwerk"}
+            ])),
+            plans::created_by.eq(lead),
+            plans::activated_at.eq(director.map(|_| now)),
+        ))
+        .execute(conn)
+        .await?;
+    if let Some(director) = director {
+        diesel::insert_into(director_assignments::table)
             .values((
-                plans::id.eq(plan_id),
-                plans::family_id.eq(family_id),
-                plans::municipality_code.eq(municipality),
-                plans::status.eq(if director_id.is_some() {
-                    "active"
-                } else {
-                    "intake"
-                }),
-                plans::title.eq(title),
-                plans::goals.eq(serde_json::json!([
-                    {"id": Uuid::now_v7(), "description": "Kinderen gaan dagelijks naar school"},
-                    {"id": Uuid::now_v7(), "description": "Ouders hebben een steunend netwerk"}
-                ])),
-                plans::created_by.eq(lead),
-                plans::activated_at.eq(director_id.map(|_| now)),
+                director_assignments::id.eq(Uuid::now_v7()),
+                director_assignments::plan_id.eq(plan_id),
+                director_assignments::user_id.eq(director),
+                director_assignments::started_at.eq(now),
+                director_assignments::assigned_by.eq(lead),
+                director_assignments::reason.eq("Toegewezen bij intake"),
             ))
             .execute(conn)
             .await?;
-        if let Some(director_id) = director_id {
-            diesel::insert_into(director_assignments::table)
-                .values((
-                    director_assignments::id.eq(Uuid::now_v7()),
-                    director_assignments::plan_id.eq(plan_id),
-                    director_assignments::user_id.eq(director_id),
-                    director_assignments::started_at.eq(now),
-                    director_assignments::assigned_by.eq(lead),
-                    director_assignments::reason.eq("Toegewezen bij intake"),
-                ))
-                .execute(conn)
-                .await?;
-        }
     }
-    care::load(conn, hash, lead).await
+    Ok(())
 }
 
 /// Prints the demo logins (for people, on stdout; never to the log).
