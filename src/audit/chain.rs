@@ -366,77 +366,123 @@ pub async fn seal_batch(conn: &mut AsyncPgConnection, wait: bool) -> QueryResult
             .limit(SEAL_BATCH)
             .load(conn)
             .await?;
-        if queued.is_empty() {
-            return Ok(Sealed {
-                ran: true,
-                ..Sealed::default()
-            });
-        }
-        let events: Vec<StoredEvent> = audit_events::table
-            .filter(audit_events::seq.eq_any(&queued))
-            .order(audit_events::seq)
-            .select(StoredEvent::as_select())
-            .load(conn)
-            .await?;
-        let legacy_max: i64 = audit_legacy::table
-            .select(audit_legacy::max_seq)
-            .first(conn)
-            .await
-            .optional()?
-            .unwrap_or(0);
-        let previous: Option<(i64, Vec<u8>)> = audit_chain::table
-            .order(audit_chain::position.desc())
-            .select((audit_chain::position, audit_chain::link))
-            .first(conn)
-            .await
-            .optional()?;
-        let (mut position, mut link) = previous.unwrap_or((0, vec![0; 32]));
-        let mut rows = Vec::with_capacity(events.len());
-        let mut rejected = Vec::new();
-        for event in &events {
-            let computed = key.row_mac(&event.mac_input());
-            let authentic = match &event.row_mac {
-                Some(stored) => stored.as_slice() == computed.as_slice(),
-                // Written before events carried MACs: sealed as found.
-                None => event.seq <= legacy_max,
-            };
-            if !authentic {
-                rejected.push(event.seq);
-                continue;
-            }
-            position += 1;
-            let next = key.link(&link, position, event.seq, &computed);
-            rows.push((
-                audit_chain::position.eq(position),
-                audit_chain::seq.eq(event.seq),
-                audit_chain::occurred_at.eq(event.occurred_at),
-                audit_chain::row_mac.eq(computed.to_vec()),
-                audit_chain::link.eq(next.to_vec()),
-            ));
-            link = next.to_vec();
-        }
-        for chunk in rows.chunks(1_000) {
-            diesel::insert_into(audit_chain::table)
-                .values(chunk)
-                .execute(conn)
-                .await?;
-        }
-        diesel::delete(audit_unsealed::table.filter(audit_unsealed::seq.eq_any(&queued)))
-            .execute(conn)
-            .await?;
-        if !rejected.is_empty() {
-            tracing::error!(
-                seqs = ?rejected,
-                "audit events with an invalid MAC were not sealed: the trail was tampered with"
-            );
-        }
+        let sealed = if queued.is_empty() {
+            Sealed::default()
+        } else {
+            seal_queued(conn, key, &queued).await?
+        };
         Ok(Sealed {
-            sealed: rows.len(),
-            rejected,
             ran: true,
+            ..sealed
         })
     })
     .await
+}
+
+/// Appends the authentic events of `queued` to the chain and empties the
+/// queue of them (the caller holds the sealer's lock).
+async fn seal_queued(
+    conn: &mut AsyncPgConnection,
+    key: &AuditKey,
+    queued: &[i64],
+) -> QueryResult<Sealed> {
+    let events: Vec<StoredEvent> = audit_events::table
+        .filter(audit_events::seq.eq_any(queued))
+        .order(audit_events::seq)
+        .select(StoredEvent::as_select())
+        .load(conn)
+        .await?;
+    let legacy_max: i64 = audit_legacy::table
+        .select(audit_legacy::max_seq)
+        .first(conn)
+        .await
+        .optional()?
+        .unwrap_or(0);
+    let previous: Option<(i64, Vec<u8>)> = audit_chain::table
+        .order(audit_chain::position.desc())
+        .select((audit_chain::position, audit_chain::link))
+        .first(conn)
+        .await
+        .optional()?;
+    let (entries, rejected) = chain_entries(key, &events, legacy_max, previous);
+    for chunk in entries.chunks(1_000) {
+        let rows: Vec<_> = chunk
+            .iter()
+            .map(|e| {
+                (
+                    audit_chain::position.eq(e.position),
+                    audit_chain::seq.eq(e.seq),
+                    audit_chain::occurred_at.eq(e.occurred_at),
+                    audit_chain::row_mac.eq(e.row_mac.to_vec()),
+                    audit_chain::link.eq(e.link.to_vec()),
+                )
+            })
+            .collect();
+        diesel::insert_into(audit_chain::table)
+            .values(rows)
+            .execute(conn)
+            .await?;
+    }
+    diesel::delete(audit_unsealed::table.filter(audit_unsealed::seq.eq_any(queued)))
+        .execute(conn)
+        .await?;
+    if !rejected.is_empty() {
+        tracing::error!(
+            seqs = ?rejected,
+            "audit events with an invalid MAC were not sealed: the trail was tampered with"
+        );
+    }
+    Ok(Sealed {
+        sealed: entries.len(),
+        rejected,
+        ran: true,
+    })
+}
+
+/// One new entry of the chain.
+struct Entry {
+    position: i64,
+    seq: i64,
+    occurred_at: DateTime<Utc>,
+    row_mac: [u8; 32],
+    link: [u8; 32],
+}
+
+/// The chain entries of `events` after `previous` (position and link; the
+/// start of the chain when none), and the events refused because their MAC
+/// is wrong. Events from before MACs (up to `legacy_max`) are sealed as
+/// found.
+fn chain_entries(
+    key: &AuditKey,
+    events: &[StoredEvent],
+    legacy_max: i64,
+    previous: Option<(i64, Vec<u8>)>,
+) -> (Vec<Entry>, Vec<i64>) {
+    let (mut position, mut link) = previous.unwrap_or((0, vec![0; 32]));
+    let mut entries = Vec::with_capacity(events.len());
+    let mut rejected = Vec::new();
+    for event in events {
+        let computed = key.row_mac(&event.mac_input());
+        let authentic = match &event.row_mac {
+            Some(stored) => stored.as_slice() == computed.as_slice(),
+            None => event.seq <= legacy_max,
+        };
+        if !authentic {
+            rejected.push(event.seq);
+            continue;
+        }
+        position += 1;
+        let next = key.link(&link, position, event.seq, &computed);
+        entries.push(Entry {
+            position,
+            seq: event.seq,
+            occurred_at: event.occurred_at,
+            row_mac: computed,
+            link: next,
+        });
+        link = next.to_vec();
+    }
+    (entries, rejected)
 }
 
 /// Seals until the queue is empty (waiting for a running sealer).
@@ -585,102 +631,140 @@ pub async fn verify(
     .get_result(conn)
     .await?;
     if let (Some(lo), Some(hi)) = (span.lo, span.hi) {
-        // The links an entry may follow from: its predecessor's stored link
-        // and, after an altered entry, the link it should have had, so one
-        // altered entry is reported once rather than with its successor.
-        let mut previous: Vec<Vec<u8>> = if lo == 1 {
-            vec![vec![0; 32]]
-        } else {
-            audit_chain::table
-                .find(lo - 1)
-                .select(audit_chain::link)
-                .first::<Vec<u8>>(conn)
-                .await
-                .optional()?
-                .into_iter()
-                .collect()
-        };
-        if previous.is_empty() {
+        check_chain(conn, key, lo, hi, &mut report).await?;
+    }
+    find_strays(conn, from, to, &mut report).await?;
+    report.valid = report.problem_count == 0;
+    Ok(report)
+}
+
+/// A chain entry with the event it seals, if that is still there.
+type ChainRow = (i64, i64, Vec<u8>, Vec<u8>, Option<StoredEvent>);
+
+/// Walks chain positions `lo..=hi`, checking each link and each event.
+async fn check_chain(
+    conn: &mut AsyncPgConnection,
+    key: &AuditKey,
+    lo: i64,
+    hi: i64,
+    report: &mut Verification,
+) -> QueryResult<()> {
+    // The links an entry may follow from: its predecessor's stored link
+    // and, after an altered entry, the link it should have had, so one
+    // altered entry is reported once rather than with its successor.
+    let mut previous: Vec<Vec<u8>> = if lo == 1 {
+        vec![vec![0; 32]]
+    } else {
+        audit_chain::table
+            .find(lo - 1)
+            .select(audit_chain::link)
+            .first::<Vec<u8>>(conn)
+            .await
+            .optional()?
+            .into_iter()
+            .collect()
+    };
+    if previous.is_empty() {
+        report.problem(
+            ProblemKind::ChainEntryMissing,
+            None,
+            Some(lo - 1),
+            format!("chain entry {} before the period is missing", lo - 1),
+        );
+    }
+    let mut expected = lo;
+    let mut rows = audit_chain::table
+        .left_join(audit_events::table)
+        .filter(audit_chain::position.between(lo, hi))
+        .order(audit_chain::position)
+        .select((
+            audit_chain::position,
+            audit_chain::seq,
+            audit_chain::row_mac,
+            audit_chain::link,
+            Option::<StoredEvent>::as_select(),
+        ))
+        .load_stream::<ChainRow>(conn)
+        .await?;
+    while let Some(row) = rows.next().await {
+        let row = row?;
+        report.checked_entries += 1;
+        if row.0 != expected {
             report.problem(
                 ProblemKind::ChainEntryMissing,
                 None,
-                Some(lo - 1),
-                format!("chain entry {} before the period is missing", lo - 1),
+                Some(expected),
+                format!("chain positions {expected} to {} are missing", row.0 - 1),
             );
+            previous.clear();
         }
-        let mut expected = lo;
-        let mut rows = audit_chain::table
-            .left_join(audit_events::table)
-            .filter(audit_chain::position.between(lo, hi))
-            .order(audit_chain::position)
-            .select((
-                audit_chain::position,
-                audit_chain::seq,
-                audit_chain::row_mac,
-                audit_chain::link,
-                Option::<StoredEvent>::as_select(),
-            ))
-            .load_stream::<(i64, i64, Vec<u8>, Vec<u8>, Option<StoredEvent>)>(conn)
-            .await?;
-        while let Some(row) = rows.next().await {
-            let (position, seq, sealed_mac, link, event) = row?;
-            report.checked_entries += 1;
-            if position != expected {
+        expected = row.0 + 1;
+        previous = check_entry(key, row, &previous, report);
+    }
+    Ok(())
+}
+
+/// Checks one chain entry against the links it may follow from, and the
+/// event it seals against its MAC; returns the links its successor may
+/// follow from.
+fn check_entry(
+    key: &AuditKey,
+    (position, seq, sealed_mac, link, event): ChainRow,
+    previous: &[Vec<u8>],
+    report: &mut Verification,
+) -> Vec<Vec<u8>> {
+    let computed: Vec<[u8; 32]> = previous
+        .iter()
+        .map(|prev| key.link(prev, position, seq, &sealed_mac))
+        .collect();
+    let follows = computed.iter().any(|c| c.as_slice() == link.as_slice());
+    if !follows && !computed.is_empty() {
+        report.problem(
+            ProblemKind::ChainAltered,
+            Some(seq),
+            Some(position),
+            format!("chain entry {position} does not follow from its predecessor"),
+        );
+    }
+    match event {
+        None => report.problem(
+            ProblemKind::Removed,
+            Some(seq),
+            Some(position),
+            format!("event {seq} was sealed but is gone"),
+        ),
+        Some(event) => {
+            let mac = key.row_mac(&event.mac_input());
+            let stored_ok = event
+                .row_mac
+                .as_deref()
+                .is_none_or(|m| m == sealed_mac.as_slice());
+            if mac.as_slice() != sealed_mac.as_slice() || !stored_ok {
                 report.problem(
-                    ProblemKind::ChainEntryMissing,
-                    None,
-                    Some(expected),
-                    format!("chain positions {expected} to {} are missing", position - 1),
-                );
-                previous.clear();
-            }
-            expected = position + 1;
-            let computed: Vec<[u8; 32]> = previous
-                .iter()
-                .map(|prev| key.link(prev, position, seq, &sealed_mac))
-                .collect();
-            let follows = computed.iter().any(|c| c.as_slice() == link.as_slice());
-            if !follows && !computed.is_empty() {
-                report.problem(
-                    ProblemKind::ChainAltered,
+                    ProblemKind::Changed,
                     Some(seq),
                     Some(position),
-                    format!("chain entry {position} does not follow from its predecessor"),
+                    format!("event {seq} was changed after it was written"),
                 );
-            }
-            previous = match <[_]>::first(&computed) {
-                Some(should) if !follows => vec![link, should.to_vec()],
-                _ => vec![link],
-            };
-            match event {
-                None => report.problem(
-                    ProblemKind::Removed,
-                    Some(seq),
-                    Some(position),
-                    format!("event {seq} was sealed but is gone"),
-                ),
-                Some(event) => {
-                    let computed = key.row_mac(&event.mac_input());
-                    let stored_ok = event
-                        .row_mac
-                        .as_deref()
-                        .is_none_or(|m| m == sealed_mac.as_slice());
-                    if computed.as_slice() != sealed_mac.as_slice() || !stored_ok {
-                        report.problem(
-                            ProblemKind::Changed,
-                            Some(seq),
-                            Some(position),
-                            format!("event {seq} was changed after it was written"),
-                        );
-                    }
-                }
             }
         }
     }
-    // Events of the period that never entered the chain. Everything
-    // committed was just sealed, so only events committed during this check
-    // may still be queued; those are left for the next one.
-    let strays: Vec<i64> = diesel::sql_query(
+    match <[_]>::first(&computed) {
+        Some(should) if !follows => vec![link, should.to_vec()],
+        _ => vec![link],
+    }
+}
+
+/// Events of the period that never entered the chain. Everything committed
+/// was just sealed, so only events committed during this check may still be
+/// queued; those are left for the next one.
+async fn find_strays(
+    conn: &mut AsyncPgConnection,
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+    report: &mut Verification,
+) -> QueryResult<()> {
+    let strays: Vec<SeqRow> = diesel::sql_query(
         "SELECT e.seq FROM audit_events e
           WHERE ($1::timestamptz IS NULL OR e.occurred_at >= $1)
             AND ($2::timestamptz IS NULL OR e.occurred_at < $2)
@@ -690,12 +774,9 @@ pub async fn verify(
     )
     .bind::<Nullable<Timestamptz>, _>(from)
     .bind::<Nullable<Timestamptz>, _>(to)
-    .load::<SeqRow>(conn)
-    .await?
-    .into_iter()
-    .map(|r| r.seq)
-    .collect();
-    for seq in strays {
+    .load(conn)
+    .await?;
+    for SeqRow { seq } in strays {
         report.problem(
             ProblemKind::Inserted,
             Some(seq),
@@ -705,8 +786,7 @@ pub async fn verify(
             ),
         );
     }
-    report.valid = report.problem_count == 0;
-    Ok(report)
+    Ok(())
 }
 
 #[derive(QueryableByName)]
