@@ -132,7 +132,6 @@ pub fn api_routes(cfg: &mut web::ServiceConfig) {
     crate::auth::routes::routes(cfg);
     crate::admin::routes(cfg);
     crate::families::routes::routes(cfg);
-    crate::audit::access_log::routes(cfg);
     crate::plans::routes::routes(cfg);
     crate::care::routes::routes(cfg);
     crate::referrals::routes::routes(cfg);

@@ -5,11 +5,12 @@
 //! Denied attempts are written in a transaction of their own, because the
 //! request itself changes nothing.
 
-pub mod access_log;
 pub mod chain;
-pub mod emergency;
 pub mod export;
+pub mod model;
+pub mod queries;
 pub mod routes;
+pub mod service;
 pub mod synthetic;
 
 use chrono::{DateTime, SubsecRound, Utc};

@@ -1,144 +1,23 @@
 //! The audit trail over HTTP: list, export and verify (auditors of their own
-//! municipality, admins of all). Every use is itself an audit event, written
-//! before the answer leaves.
-
-use std::sync::Arc;
+//! municipality, admins of all), the review list of emergency accesses, and
+//! a family's access log.
 
 use actix_web::{web, HttpResponse};
-use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, Utc};
-use diesel::prelude::*;
-use diesel_async::RunQueryDsl;
-use serde::Deserialize;
-use serde_json::json;
-use utoipa::IntoParams;
-use uuid::Uuid;
 
-use super::chain::{self, StoredEvent, Verification};
-use super::export::{self, ExportFormat, ExportSpec};
-use super::AuditEvent;
-use crate::auth::{enforce, policy, Principal};
-use crate::db::schema::audit_events;
-use crate::domain::MunicipalityCode;
-use crate::error::ErrorCode;
-use crate::error::{ApiError, ApiResult, Invalid};
+use super::chain::Verification;
+use super::model::{
+    AccessLogPage, AccessLogQuery, AuditEventPage, AuditEventQuery, EmergencyAccessPage,
+    EmergencyAccessQuery, ExportQuery, VerifyQuery,
+};
+use super::service;
+use crate::auth::principal::Bearer;
+use crate::domain::FamilyId;
+use crate::error::ApiResult;
 use crate::http::extract::ApiQuery;
-use crate::http::pagination::{finish, PageRequest};
-use crate::state::AppState;
+use crate::state::App;
 
-crate::page_type!(
-    AuditEventPage,
-    StoredEvent,
-    "A page of audit events, newest first."
-);
-
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(rename_all = "camelCase")]
-#[into_params(parameter_in = Query)]
-pub struct AuditEventQuery {
-    /// Municipality; auditors may give only their own (the default for them),
-    /// admins see all municipalities without it.
-    #[param(pattern = "^[0-9]{4}$")]
-    pub municipality_code: Option<String>,
-    /// First day (inclusive, UTC).
-    pub from: Option<NaiveDate>,
-    /// Last day (inclusive, UTC).
-    pub to: Option<NaiveDate>,
-    pub family_id: Option<Uuid>,
-    pub actor_id: Option<Uuid>,
-    /// e.g. `read`, `export`, `access_denied`.
-    #[param(pattern = "^[a-z_]{1,40}$")]
-    pub action: Option<String>,
-    /// Items per page, 1 to 200 (default 50).
-    #[param(minimum = 1, maximum = 200)]
-    pub limit: Option<i64>,
-    /// `nextCursor` of the previous page.
-    pub cursor: Option<String>,
-}
-
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(rename_all = "camelCase")]
-#[into_params(parameter_in = Query)]
-pub struct ExportQuery {
-    /// Municipality; auditors may give only their own (the default for them),
-    /// admins export all municipalities without it.
-    #[param(pattern = "^[0-9]{4}$")]
-    pub municipality_code: Option<String>,
-    /// First day (inclusive, UTC).
-    pub from: Option<NaiveDate>,
-    /// Last day (inclusive, UTC).
-    pub to: Option<NaiveDate>,
-    /// `ndjson` (default) or `csv`.
-    #[param(inline)]
-    pub format: Option<ExportFormat>,
-}
-
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(rename_all = "camelCase")]
-#[into_params(parameter_in = Query)]
-pub struct VerifyQuery {
-    /// First day (inclusive, UTC); the whole trail without bounds.
-    pub from: Option<NaiveDate>,
-    /// Last day (inclusive, UTC).
-    pub to: Option<NaiveDate>,
-}
-
-/// Whole days as instants: `[from 00:00, to + 1 day 00:00)` in UTC, the
-/// period every audit endpoint and the command line take.
-pub fn day_bounds(
-    from: Option<NaiveDate>,
-    to: Option<NaiveDate>,
-) -> (Option<DateTime<Utc>>, Option<DateTime<Utc>>) {
-    let start = from.map(|d| d.and_time(NaiveTime::MIN).and_utc());
-    let end = to
-        .and_then(|d| d.succ_opt())
-        .map(|d| d.and_time(NaiveTime::MIN).and_utc());
-    (start, end)
-}
-
-/// Years a period may name: the trail holds nothing older, and beyond 9998
-/// the day after `to` no longer prints as an RFC 3339 timestamp (the export
-/// writes its bounds into the COPY statement).
-const YEARS: std::ops::RangeInclusive<i32> = 1900..=9998;
-
-/// [`day_bounds`], recording a `to` before `from` and days out of range.
-pub fn period(
-    v: &mut Invalid,
-    from: Option<NaiveDate>,
-    to: Option<NaiveDate>,
-) -> (Option<DateTime<Utc>>, Option<DateTime<Utc>>) {
-    for (name, day) in [("from", from), ("to", to)] {
-        if day.is_some_and(|d| !YEARS.contains(&d.year())) {
-            v.push(
-                name,
-                ErrorCode::OutOfRange,
-                "A day lies between 1900 and 9998.",
-            );
-        }
-    }
-    if let (Some(f), Some(t)) = (from, to) {
-        if f > t {
-            v.push("to", ErrorCode::BeforeFrom, "to must not be before from.");
-        }
-    }
-    day_bounds(from, to)
-}
-
-/// The municipality whose trail the caller may read (`None`: all, admins
-/// only). Refusals are audited like every other.
-async fn scope(
-    state: &AppState,
-    principal: &Principal,
-    requested: Option<&MunicipalityCode>,
-    event: AuditEvent,
-) -> ApiResult<Option<String>> {
-    match policy::read_audit(principal, requested.map(MunicipalityCode::as_str)) {
-        Ok(scope) => Ok(scope),
-        Err(denial) => {
-            enforce(state, Err(denial), "audit log", event).await?;
-            Err(denial.into_error("audit log"))
-        }
-    }
-}
+/// Where the command line (`gezinsregie audit ...`) finds the period's
+/// bounds; they live in [`super::model`] now.
 
 /// Audit events, newest first, filtered.
 #[utoipa::path(get, path = "/audit/events", tag = "Audit", operation_id = "listAuditEvents",
@@ -148,88 +27,12 @@ async fn scope(
         (status = 404, description = "Another municipality", body = crate::error::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn list_events(
-    state: web::Data<Arc<AppState>>,
-    principal: Principal,
+    app: App,
+    bearer: Bearer,
     query: ApiQuery<AuditEventQuery>,
 ) -> ApiResult<HttpResponse> {
-    let q = query.0;
-    let page = PageRequest::<i64>::parse(q.limit, q.cursor.as_deref())?;
-    let mut v = Invalid::new();
-    let code = v.check_opt(
-        "municipalityCode",
-        q.municipality_code.as_deref(),
-        MunicipalityCode::parse,
-    );
-    let (from, to) = period(&mut v, q.from, q.to);
-    if let Some(action) = &q.action {
-        let ok = (1..=40).contains(&action.len())
-            && action.chars().all(|c| c.is_ascii_lowercase() || c == '_');
-        if !ok {
-            v.push(
-                "action",
-                ErrorCode::InvalidAction,
-                "An action is lower case letters and _.",
-            );
-        }
-    }
-    let (code,) = v.finish((code,))?;
-    let event = AuditEvent::by(&principal, "search", "audit_log", "events");
-    let municipality = scope(&state, &principal, code.as_ref(), event.clone()).await?;
-
-    let mut conn = state.db().await?;
-    let mut query = audit_events::table
-        .select(StoredEvent::as_select())
-        .order(audit_events::seq.desc())
-        .limit(page.fetch())
-        .into_boxed();
-    if let Some(before) = page.after {
-        query = query.filter(audit_events::seq.lt(before));
-    }
-    if let Some(m) = &municipality {
-        query = query.filter(audit_events::municipality_code.eq(m.clone()));
-    }
-    if let Some(from) = from {
-        query = query.filter(audit_events::occurred_at.ge(from));
-    }
-    if let Some(to) = to {
-        query = query.filter(audit_events::occurred_at.lt(to));
-    }
-    if let Some(family) = q.family_id {
-        query = query.filter(audit_events::family_id.eq(family));
-    }
-    if let Some(actor) = q.actor_id {
-        query = query.filter(audit_events::actor_id.eq(actor));
-    }
-    if let Some(action) = &q.action {
-        query = query.filter(audit_events::action.eq(action.clone()));
-    }
-    let rows = query.load(&mut conn).await?;
-    let (rows, next_cursor) = finish(rows, page.limit, |e| e.seq);
-    let filters: Vec<&str> = [
-        q.municipality_code.as_ref().map(|_| "municipalityCode"),
-        q.from.map(|_| "from"),
-        q.to.map(|_| "to"),
-        q.family_id.map(|_| "familyId"),
-        q.actor_id.map(|_| "actorId"),
-        q.action.as_ref().map(|_| "action"),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
-    let mut event = event.detail(json!({
-        "filters": filters,
-        "familyId": q.family_id,
-        "actorId": q.actor_id,
-        "resultCount": rows.len(),
-    }));
-    if let Some(m) = &municipality {
-        event = event.municipality(m.clone());
-    }
-    event.record(&conn).await?;
-    Ok(HttpResponse::Ok().json(AuditEventPage {
-        items: rows,
-        next_cursor,
-    }))
+    let page = service::list_events(&app, &bearer, query.0).await?;
+    Ok(HttpResponse::Ok().json(page))
 }
 
 /// Export the audit trail of a municipality and period, streamed.
@@ -249,71 +52,21 @@ pub async fn list_events(
         (status = 404, description = "Another municipality", body = crate::error::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn export_events(
-    state: web::Data<Arc<AppState>>,
-    principal: Principal,
+    app: App,
+    bearer: Bearer,
     query: ApiQuery<ExportQuery>,
 ) -> ApiResult<HttpResponse> {
-    let q = query.0;
-    let mut v = Invalid::new();
-    let code = v.check_opt(
-        "municipalityCode",
-        q.municipality_code.as_deref(),
-        MunicipalityCode::parse,
-    );
-    let (from, to) = period(&mut v, q.from, q.to);
-    let (code,) = v.finish((code,))?;
-    let format = q.format.unwrap_or(ExportFormat::Ndjson);
-    let event = AuditEvent::by(&principal, "export", "audit_log", "export");
-    let municipality = scope(&state, &principal, code.as_ref(), event.clone()).await?;
-    let spec = ExportSpec {
-        municipality: municipality
-            .as_deref()
-            .and_then(|m| MunicipalityCode::parse(m).ok()),
-        from,
-        to,
-        format,
-    };
-    let url = state
-        .database_url
-        .clone()
-        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("no database URL for exports")))?;
-
-    // Seal what is committed, so the head covers every exported event; then
-    // record the export itself before a byte of it leaves.
-    let mut conn = state.db().await?;
-    chain::seal_all(&mut conn).await?;
-    let mut event = event.detail(json!({
-        "format": format.extension(),
-        "from": q.from,
-        "to": q.to,
-    }));
-    if let Some(m) = &municipality {
-        event = event.municipality(m.clone());
-    }
-    event.record(&conn).await?;
-    drop(conn);
-
-    let (head, body) = export::open(&url, &spec)
-        .await
-        .map_err(ApiError::internal)?;
+    let export = service::export(&app, &bearer, query.0).await?;
     let mut response = HttpResponse::Ok();
-    response.content_type(format.content_type());
+    response.content_type(export.content_type);
     response.insert_header((
         "Content-Disposition",
-        format!(
-            "attachment; filename=\"audit-{}-{}-{}.{}\"",
-            municipality.as_deref().unwrap_or("all"),
-            q.from
-                .map(|d| d.to_string())
-                .unwrap_or_else(|| "start".into()),
-            q.to.map(|d| d.to_string()).unwrap_or_else(|| "now".into()),
-            format.extension()
-        ),
+        format!("attachment; filename=\"{}\"", export.file_name),
     ));
-    if let Some(head) = head {
+    if let Some(head) = export.head {
         response.insert_header(("Audit-Chain-Head", head.header_value()));
     }
-    Ok(response.streaming(body))
+    Ok(response.streaming(export.body))
 }
 
 /// Check the trail for changed, removed and inserted events.
@@ -327,30 +80,46 @@ pub async fn export_events(
         (status = 200, description = "The outcome; `valid` is false when anything was found", body = Verification),
     ))]
 pub async fn verify(
-    state: web::Data<Arc<AppState>>,
-    principal: Principal,
+    app: App,
+    bearer: Bearer,
     query: ApiQuery<VerifyQuery>,
 ) -> ApiResult<HttpResponse> {
-    let mut v = Invalid::new();
-    let (from, to) = period(&mut v, query.0.from, query.0.to);
-    v.finish((Some(()),))?;
-    let event = AuditEvent::by(&principal, "verify", "audit_log", "verify");
-    // Verification reveals sequence numbers only, no content: any auditor
-    // may check the one chain all municipalities share.
-    scope(&state, &principal, None, event.clone()).await?;
-    let mut conn = state.db().await?;
-    let report = chain::verify(&mut conn, from, to).await?;
-    event
-        .detail(json!({
-            "from": query.0.from,
-            "to": query.0.to,
-            "valid": report.valid,
-            "problemCount": report.problem_count,
-            "head": report.head,
-        }))
-        .record(&conn)
-        .await?;
+    let report = service::verify(&app, &bearer, query.0).await?;
     Ok(HttpResponse::Ok().json(report))
+}
+
+/// Emergency accesses to families of your municipality, newest first.
+///
+/// For team leads to review who broke the glass and why; auditors of the
+/// municipality may read it too, without family names.
+#[utoipa::path(get, path = "/audit/emergency-accesses", tag = "Audit", operation_id = "listEmergencyAccesses",
+    params(EmergencyAccessQuery),
+    responses((status = 200, description = "A page of emergency accesses, newest first", body = EmergencyAccessPage)))]
+pub async fn list_emergency_accesses(
+    app: App,
+    bearer: Bearer,
+    query: ApiQuery<EmergencyAccessQuery>,
+) -> ApiResult<HttpResponse> {
+    let page = service::emergency_accesses(&app, &bearer, query.0).await?;
+    Ok(HttpResponse::Ok().json(page))
+}
+
+/// Who accessed this family's data, newest first (the family's right of access).
+///
+/// For the team lead and the auditor of the family's municipality and the
+/// family's current director. Entries name organisations and roles, not
+/// people. Reading the log is itself logged.
+#[utoipa::path(get, path = "/families/{id}/access-log", tag = "Families", operation_id = "getFamilyAccessLog",
+    params(("id" = Uuid, Path, description = "Family id"), AccessLogQuery),
+    responses((status = 200, description = "A page of accesses, newest first", body = AccessLogPage)))]
+pub async fn get_access_log(
+    app: App,
+    bearer: Bearer,
+    id: web::Path<FamilyId>,
+    query: ApiQuery<AccessLogQuery>,
+) -> ApiResult<HttpResponse> {
+    let page = service::access_log(&app, &bearer, id.into_inner(), query.0).await?;
+    Ok(HttpResponse::Ok().json(page))
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -361,6 +130,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/audit/verify").route(web::get().to(verify)))
         .service(
             web::resource("/audit/emergency-accesses")
-                .route(web::get().to(super::emergency::list_emergency_accesses)),
-        );
+                .route(web::get().to(list_emergency_accesses)),
+        )
+        .service(web::resource("/families/{id}/access-log").route(web::get().to(get_access_log)));
 }

@@ -4,12 +4,13 @@
 
 pub mod client;
 mod legacy;
-pub mod oauth;
+pub mod model;
 pub mod password;
 pub mod policy;
 pub mod principal;
 pub mod queries;
 pub mod routes;
+pub mod service;
 pub mod tokens;
 
 pub use principal::Principal;

@@ -20,7 +20,7 @@ pub async fn run(command: AuditCommand, url: &str) -> anyhow::Result<()> {
                 .map(|m| crate::domain::MunicipalityCode::parse(&m))
                 .transpose()
                 .map_err(|e| anyhow::anyhow!("--municipality: {}", e.reason))?;
-            let (from, to) = crate::audit::routes::day_bounds(from, to);
+            let (from, to) = crate::audit::model::day_bounds(from, to);
             let spec = export::ExportSpec {
                 municipality,
                 from,
@@ -49,7 +49,7 @@ pub async fn run(command: AuditCommand, url: &str) -> anyhow::Result<()> {
             Ok(())
         }
         AuditCommand::Verify { from, to } => {
-            let (from, to) = crate::audit::routes::day_bounds(from, to);
+            let (from, to) = crate::audit::model::day_bounds(from, to);
             let mut conn = db::connect(url).await?;
             let report = chain::verify(&mut conn, from, to).await?;
             println!("{}", serde_json::to_string_pretty(&report)?);

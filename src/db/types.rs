@@ -17,6 +17,7 @@ use crate::domain::care::{Direction, EndReason, InvolvementStatus, Segment};
 use crate::domain::referrals::{DeclineReason, MatchBasis, ReferralStatus, ReferrerType, Urgency};
 use crate::domain::signals::{SignalCode, SignalStatus};
 use crate::domain::*;
+use crate::notifications::model::DeliveryStatus;
 
 /// `AsExpression` for a type, its reference and its double reference, as
 /// `$sql` and as `Nullable<$sql>`.
@@ -123,6 +124,7 @@ text_columns!(
     Urgency,
     MatchBasis,
     DeclineReason,
+    DeliveryStatus,
 );
 
 uuid_columns!(

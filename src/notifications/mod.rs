@@ -18,7 +18,10 @@
 //! `"{id}.{timestamp}.{body}"` with the client's `whsec_` secret, so the
 //! body and its timestamp are both covered and a replay is detectable.
 
+pub mod model;
+pub mod queries;
 pub mod routes;
+pub mod service;
 pub mod signing;
 pub mod worker;
 

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use anyhow::Context;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{Bool, Bytea, Int4, Int8, Nullable, Text, Uuid as SqlUuid};
@@ -13,7 +14,6 @@ use uuid::Uuid;
 use super::signing;
 use crate::config::NotificationSettings;
 use crate::db::schema::{notification_attempts, notifications};
-use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
 #[derive(QueryableByName)]
@@ -34,8 +34,11 @@ struct Claimed {
 
 /// Claims up to `batch` due notifications for `lease` seconds, counting the
 /// attempt now (a worker killed mid-delivery has still made an attempt).
-async fn claim(conn: &mut AsyncPgConnection, s: &NotificationSettings) -> ApiResult<Vec<Claimed>> {
-    Ok(diesel::sql_query(
+async fn claim(
+    conn: &mut AsyncPgConnection,
+    s: &NotificationSettings,
+) -> QueryResult<Vec<Claimed>> {
+    diesel::sql_query(
         "WITH due AS (
              SELECT id FROM notifications
              WHERE status = 'pending' AND next_attempt_at <= now()
@@ -52,7 +55,7 @@ async fn claim(conn: &mut AsyncPgConnection, s: &NotificationSettings) -> ApiRes
     .bind::<Int8, _>(s.batch_size)
     .bind::<Int8, _>(s.lease_seconds as i64)
     .load(conn)
-    .await?)
+    .await
 }
 
 /// Wait before the next attempt after `attempts` failed ones: the base,
@@ -75,7 +78,10 @@ struct Outcome {
     attempted_at: DateTime<Utc>,
     duration_ms: i32,
     status_code: Option<i16>,
+    /// Why it failed, as stored with the attempt and shown to admins.
     error: Option<String>,
+    /// The same with its whole cause chain, for the log.
+    cause: Option<String>,
 }
 
 impl Outcome {
@@ -84,26 +90,71 @@ impl Outcome {
     }
 }
 
+/// A failed attempt: the receiver's status if it answered, what is stored,
+/// and the cause chain that is logged.
+struct Failure {
+    status: Option<i16>,
+    error: String,
+    cause: String,
+}
+
+impl Failure {
+    fn plain(error: &str) -> Self {
+        Self {
+            status: None,
+            error: error.to_owned(),
+            cause: error.to_owned(),
+        }
+    }
+
+    fn of(e: &anyhow::Error) -> Self {
+        Self {
+            status: None,
+            error: e.to_string(),
+            cause: format!("{e:#}"),
+        }
+    }
+
+    /// A transport error: stored in words, logged with its sources, never
+    /// with the URL (it may carry a token in its query string, which must
+    /// not reach logs or the attempts table).
+    fn transport(e: reqwest::Error) -> Self {
+        let error = format!("no answer: {}", without_url(&e));
+        let e = e.without_url();
+        let mut cause = format!("{error}: {e}");
+        let mut source = std::error::Error::source(&e);
+        while let Some(s) = source {
+            cause.push_str(&format!(": {s}"));
+            source = s.source();
+        }
+        Self {
+            status: None,
+            error,
+            cause,
+        }
+    }
+}
+
 async fn send(state: &AppState, http: &reqwest::Client, n: &Claimed) -> Outcome {
     let attempted_at = Utc::now();
     let started = Instant::now();
     let result = async {
         if !n.active {
-            return Err((None, "the client is disabled".to_owned()));
+            return Err(Failure::plain("the client is disabled"));
         }
         let Some(url) = &n.callback_url else {
-            return Err((None, "the client has no callback URL".to_owned()));
+            return Err(Failure::plain("the client has no callback URL"));
         };
         let secret = state
             .callback_secrets
             .open(&n.callback_secret)
-            .map_err(|e| (None, e.to_string()))?;
-        let secret = String::from_utf8(secret).map_err(|_| (None, "secret is not text".into()))?;
-        let key = signing::key_of(&secret).map_err(|e| (None, e.to_string()))?;
+            .map_err(|e| Failure::of(&e))?;
+        let secret = String::from_utf8(secret).map_err(|_| Failure::plain("secret is not text"))?;
+        let key = signing::key_of(&secret).map_err(|e| Failure::of(&e))?;
         let id = n.id.to_string();
         let timestamp = Utc::now().timestamp();
         let signature =
-            signing::sign(&key, &id, timestamp, &n.body).map_err(|e| (None, e.to_string()))?;
+            signing::sign(&key, &id, timestamp, &n.body).map_err(|e| Failure::of(&e))?;
         let response = http
             .post(url)
             .header("content-type", "application/json")
@@ -113,15 +164,17 @@ async fn send(state: &AppState, http: &reqwest::Client, n: &Claimed) -> Outcome 
             .body(n.body.clone())
             .send()
             .await
-            .map_err(|e| (None, format!("no answer: {}", without_url(&e))))?;
+            .map_err(Failure::transport)?;
         let status = response.status();
         if status.is_success() {
             Ok(status.as_u16() as i16)
         } else {
-            Err((
-                Some(status.as_u16() as i16),
-                format!("the receiver answered {status}"),
-            ))
+            let error = format!("the receiver answered {status}");
+            Err(Failure {
+                status: Some(status.as_u16() as i16),
+                cause: error.clone(),
+                error,
+            })
         }
     }
     .await;
@@ -132,12 +185,14 @@ async fn send(state: &AppState, http: &reqwest::Client, n: &Claimed) -> Outcome 
             duration_ms,
             status_code: Some(code),
             error: None,
+            cause: None,
         },
-        Err((code, error)) => Outcome {
+        Err(failure) => Outcome {
             attempted_at,
             duration_ms,
-            status_code: code,
-            error: Some(error),
+            status_code: failure.status,
+            error: Some(failure.error),
+            cause: Some(failure.cause),
         },
     }
 }
@@ -163,7 +218,7 @@ async fn record(
     s: &NotificationSettings,
     n: &Claimed,
     outcome: &Outcome,
-) -> ApiResult<()> {
+) -> QueryResult<()> {
     let delay = backoff(n.attempts, s);
     conn.transaction(async |conn| {
         diesel::insert_into(notification_attempts::table)
@@ -207,27 +262,31 @@ async fn record(
                 .execute(conn)
                 .await?;
         }
-        Ok::<_, ApiError>(())
+        Ok(())
     })
     .await
 }
 
 /// One round: claims what is due, delivers it concurrently, records the
 /// outcomes. Returns how many were claimed.
-pub async fn deliver_due(state: &AppState, http: &reqwest::Client) -> ApiResult<usize> {
+pub async fn deliver_due(state: &AppState, http: &reqwest::Client) -> anyhow::Result<usize> {
     let s = &state.notifications;
     let claimed = {
-        let mut conn = state.db().await?;
-        claim(&mut conn, s).await?
+        let mut conn = state.db().await.context("no connection to claim with")?;
+        claim(&mut conn, s)
+            .await
+            .context("claiming due notifications")?
     };
     let outcomes =
         futures_util::future::join_all(claimed.iter().map(|n| send(state, http, n))).await;
-    let mut conn = state.db().await?;
+    let mut conn = state.db().await.context("no connection to record with")?;
     for (n, outcome) in claimed.iter().zip(&outcomes) {
-        if let Some(error) = &outcome.error {
+        if let Some(error) = &outcome.cause {
             tracing::info!(notification = %n.id, attempt = n.attempts, error, "notification not delivered; will retry");
         }
-        record(&mut conn, s, n, outcome).await?;
+        record(&mut conn, s, n, outcome).await.with_context(|| {
+            format!("recording attempt {} of notification {}", n.attempts, n.id)
+        })?;
     }
     Ok(claimed.len())
 }
@@ -257,7 +316,10 @@ pub fn spawn(state: Arc<AppState>) -> anyhow::Result<()> {
                 // A full batch: more may be due, look again at once.
                 Ok(n) if n as i64 >= state.notifications.batch_size => continue,
                 Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e.detail, "notification round failed; retrying"),
+                Err(e) => tracing::warn!(
+                    error = format!("{e:#}"),
+                    "notification round failed; retrying"
+                ),
             }
             tokio::select! {
                 _ = state.outbox_wakeup.notified() => {}

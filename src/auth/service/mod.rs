@@ -1,0 +1,27 @@
+//! What the auth endpoints do. Logout and `/me` run in one transaction like
+//! every other request. Login and the client-credentials grant are the two
+//! requests allowed two pool checkouts: argon2 takes tens of milliseconds
+//! of CPU, and a connection held through it would be one the pool lacks
+//! while a burst of logins (or a guessing attack) hashes. So each reads
+//! what it needs in a short transaction (auditing a malformed or locked
+//! attempt there), gives the connection back, checks the hash on the
+//! blocking pool, and records the outcome in a second short transaction.
+
+pub mod oauth;
+pub mod session;
+
+use super::password;
+use crate::error::{ApiError, ApiResult};
+
+/// Whether `secret` matches `stored` (a PHC string; `None`, an unknown
+/// account, is checked against a dummy so both take the same time), on the
+/// blocking pool so the hash never stalls an HTTP worker.
+async fn verify_off_worker(
+    secret: String,
+    stored: Option<String>,
+    what: &'static str,
+) -> ApiResult<bool> {
+    tokio::task::spawn_blocking(move || password::verify(&secret, stored.as_deref()))
+        .await
+        .map_err(|e| ApiError::internal(anyhow::anyhow!("{what}: {e}")))
+}
