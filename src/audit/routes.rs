@@ -16,9 +16,6 @@ use crate::error::ApiResult;
 use crate::http::extract::ApiQuery;
 use crate::state::App;
 
-/// Where the command line (`gezinsregie audit ...`) finds the period's
-/// bounds; they live in [`super::model`] now.
-
 /// Audit events, newest first, filtered.
 #[utoipa::path(get, path = "/audit/events", tag = "Audit", operation_id = "listAuditEvents",
     params(AuditEventQuery),
