@@ -4,11 +4,10 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::sql_types::{Date, Double, Int8, Nullable, Text, Timestamptz};
-use diesel::QueryableByName;
+use diesel::{QueryResult, QueryableByName};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
-use super::{Figures, Period};
-use crate::error::ApiResult;
+use super::model::{Figures, Period};
 
 #[derive(QueryableByName)]
 struct PlanFigures {
@@ -141,13 +140,24 @@ FROM involvements i JOIN plans p ON p.id = i.plan_id
 WHERE p.municipality_code = $1 AND i.started_on BETWEEN $2 AND $3
 GROUP BY i.segment";
 
-/// The raw figures of `municipality` over `period`. Run it in one
-/// repeatable-read transaction so every figure describes the same moment.
+/// Makes the current transaction repeatable read, so every figure of a
+/// report describes the same snapshot. PostgreSQL takes this only before
+/// the transaction's first query.
+pub async fn repeatable_read(conn: &mut AsyncPgConnection) -> QueryResult<()> {
+    diesel::sql_query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+/// The raw figures of `municipality` over `period`. Run it in a
+/// repeatable-read transaction ([`repeatable_read`]) so every figure
+/// describes the same moment.
 pub async fn figures(
     conn: &mut AsyncPgConnection,
     municipality: &str,
     period: Period,
-) -> ApiResult<Figures> {
+) -> QueryResult<Figures> {
     let (start, end): (DateTime<Utc>, DateTime<Utc>) = (period.start(), period.end());
     let plans: PlanFigures = diesel::sql_query(PLAN_FIGURES)
         .bind::<Text, _>(municipality)

@@ -1,47 +1,18 @@
 //! `GET /v1/reports/summary`: the aggregate figures of one municipality.
 
-use std::sync::Arc;
-
+use actix_web::http::header::CACHE_CONTROL;
 use actix_web::{web, HttpResponse};
-use chrono::Utc;
-use diesel::prelude::*;
-use diesel_async::RunQueryDsl;
-use serde::Deserialize;
-use serde_json::json;
-use utoipa::IntoParams;
 
-use super::{queries, summarise, Period, SummaryReport};
-use crate::audit::AuditEvent;
-use crate::auth::{enforce, policy, Principal};
-use crate::db::schema::municipalities;
-use crate::domain::MunicipalityCode;
-use crate::error::ErrorCode;
-use crate::error::{ApiError, ApiResult, Invalid};
+use super::model::{SummaryParams, SummaryReport};
+use super::service;
+use crate::auth::principal::Bearer;
+use crate::error::ApiResult;
 use crate::http::extract::ApiQuery;
-use crate::state::AppState;
+use crate::state::App;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     // A resource, not `cfg.route`, so other methods get 405, not 404.
     cfg.service(web::resource("/reports/summary").route(web::get().to(summary_report)));
-}
-
-/// Which municipality and period. All three are required; they are
-/// optional here only so that every missing one is named at once.
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-#[into_params(parameter_in = Query)]
-pub struct SummaryParams {
-    /// CBS code of the municipality; auditors and team leads may only ask
-    /// for their own (another is answered 404).
-    #[param(required = true, pattern = "^[0-9]{4}$", example = "0546")]
-    pub municipality_code: Option<String>,
-    /// First day of the period, inclusive (`YYYY-MM-DD`, UTC day).
-    #[param(required = true, value_type = String, format = Date, example = "2026-01-01")]
-    pub from: Option<String>,
-    /// Last day of the period, inclusive (`YYYY-MM-DD`, UTC day); not in
-    /// the future, and before `from` plus 5 years.
-    #[param(required = true, value_type = String, format = Date, example = "2026-03-31")]
-    pub to: Option<String>,
 }
 
 /// Aggregate figures of a municipality over a period.
@@ -73,63 +44,13 @@ pub struct SummaryParams {
         (status = 200, description = "The report", body = SummaryReport),
         (status = 404, description = "No such municipality, or not yours", body = crate::error::Problem, content_type = "application/problem+json"),
     ))]
-#[tracing::instrument(skip_all)]
 pub async fn summary_report(
-    state: web::Data<Arc<AppState>>,
-    principal: Principal,
+    app: App,
+    bearer: Bearer,
     query: ApiQuery<SummaryParams>,
 ) -> ApiResult<HttpResponse> {
-    let event = AuditEvent::by(&principal, "read", "report", "summary");
-    // Roles without reports are refused before their input is looked at.
-    enforce(&state, policy::reports(&principal), "report", event.clone()).await?;
-    let params = query.0;
-    let mut v = Invalid::new();
-    let code = match params.municipality_code.as_deref() {
-        None | Some("") => {
-            v.push(
-                "municipalityCode",
-                ErrorCode::Required,
-                "`municipalityCode` is required.",
-            );
-            None
-        }
-        Some(code) => v.check("municipalityCode", MunicipalityCode::parse(code)),
-    };
-    let today = Utc::now().date_naive();
-    let period = Period::parse(params.from.as_deref(), params.to.as_deref(), today, &mut v);
-    let (code, period) = v.finish((code, period))?;
-    let event = event.municipality(code.as_str()).detail(json!({
-        "report": "summary",
-        "from": period.from,
-        "to": period.to,
-    }));
-    enforce(
-        &state,
-        policy::read_report(&principal, code.as_str()),
-        "municipality",
-        event.clone(),
-    )
-    .await?;
-    let mut conn = state.db().await?;
-    // Repeatable read: every figure describes the same snapshot.
-    let report = conn
-        .build_transaction()
-        .repeatable_read()
-        .run(async |conn| {
-            let known: i64 = municipalities::table
-                .filter(municipalities::code.eq(code.as_str()))
-                .count()
-                .get_result(conn)
-                .await?;
-            if known == 0 {
-                return Err(ApiError::not_found("Municipality"));
-            }
-            let figures = queries::figures(conn, code.as_str(), period).await?;
-            event.record(conn).await?;
-            Ok::<_, ApiError>(summarise(code.as_str(), period, &figures))
-        })
-        .await?;
+    let report = service::summary_report(&app, &bearer, query.0).await?;
     Ok(HttpResponse::Ok()
-        .insert_header(("Cache-Control", "no-store"))
+        .insert_header((CACHE_CONTROL, "no-store"))
         .json(report))
 }
