@@ -2,8 +2,8 @@
 //! purpose and with what result. Events are written in the same transaction
 //! as the change they describe (and for reads, before the response leaves),
 //! so there is no change without its event and no event without its change.
-//! Denied attempts are written in a transaction of their own, because the
-//! request itself changes nothing.
+//! Denied attempts are written in the request's transaction too, which
+//! then commits with nothing else in it (see `crate::tx`).
 
 pub mod chain;
 pub mod export;
@@ -333,17 +333,6 @@ async fn record_synthetic(
         .values(&rows)
         .execute(conn)
         .await
-}
-
-/// Records an event in a transaction of its own (for refusals, where the
-/// request itself writes nothing).
-pub async fn record_alone(
-    state: &crate::state::AppState,
-    event: AuditEvent,
-) -> Result<(), crate::error::ApiError> {
-    let conn = state.db().await?;
-    event.record(&conn).await?;
-    Ok(())
 }
 
 #[cfg(test)]

@@ -3,7 +3,6 @@
 //! hash); BSNs are stored encrypted and shown only to case roles.
 
 pub mod access;
-pub mod access_legacy;
 pub mod model;
 pub mod queries;
 pub mod routes;
