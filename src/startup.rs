@@ -130,7 +130,7 @@ fn run(listener: TcpListener, state: Arc<AppState>, settings: &Settings) -> anyh
 /// Every `/v1` route; the OpenAPI document lists the same handlers.
 pub fn api_routes(cfg: &mut web::ServiceConfig) {
     crate::auth::routes::routes(cfg);
-    crate::admin::routes(cfg);
+    crate::admin::routes::routes(cfg);
     crate::families::routes::routes(cfg);
     crate::plans::routes::routes(cfg);
     crate::care::routes::routes(cfg);

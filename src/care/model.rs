@@ -1,6 +1,7 @@
 //! Request and response shapes of involvements, scaling and signals.
 
 use chrono::{DateTime, NaiveDate, Utc};
+use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
@@ -145,7 +146,9 @@ pub struct Involvement {
 }
 
 /// A change of the plan's care level.
-#[derive(Debug, Serialize, ToSchema)]
+// Also its row in `scaling_events`: the view shows every column.
+#[derive(Debug, Serialize, ToSchema, Queryable, Selectable)]
+#[diesel(table_name = crate::db::schema::scaling_events)]
 #[serde(rename_all = "camelCase")]
 pub struct Scaling {
     pub id: ScalingId,

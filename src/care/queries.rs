@@ -5,6 +5,7 @@ use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use super::catalogue::CareForm;
+use super::model::Scaling;
 use crate::db::schema::{
     family_members, involvements, plan_signals, plans, providers, scaling_events,
 };
@@ -136,13 +137,38 @@ pub async fn is_current_member(
     .await
 }
 
+/// The columns an involvement takes from its care form (kept with it, so
+/// the involvement keeps its meaning when the catalogue changes).
+#[derive(Insertable)]
+#[diesel(table_name = involvements, treat_none_as_default_value = false)]
+pub struct FormColumns<'a> {
+    pub care_form_code: &'a str,
+    pub segment: Segment,
+    pub level: Option<i16>,
+    pub product_category: &'a str,
+}
+
+impl<'a> From<&'a CareForm> for FormColumns<'a> {
+    fn from(form: &'a CareForm) -> Self {
+        Self {
+            care_form_code: &form.code,
+            segment: form.segment,
+            level: form.level,
+            product_category: &form.product_category,
+        }
+    }
+}
+
 /// An involvement to register.
+#[derive(Insertable)]
+#[diesel(table_name = involvements, treat_none_as_default_value = false)]
 pub struct NewInvolvementRow<'a> {
     pub id: InvolvementId,
     pub plan_id: PlanId,
     pub family_id: FamilyId,
     pub provider_id: ProviderId,
-    pub form: &'a CareForm,
+    #[diesel(embed)]
+    pub form: FormColumns<'a>,
     pub member_id: Option<MemberId>,
     pub status: InvolvementStatus,
     pub requested_on: NaiveDate,
@@ -156,22 +182,7 @@ pub async fn insert_involvement(
     row: NewInvolvementRow<'_>,
 ) -> QueryResult<()> {
     diesel::insert_into(involvements::table)
-        .values((
-            involvements::id.eq(row.id),
-            involvements::plan_id.eq(row.plan_id),
-            involvements::family_id.eq(row.family_id),
-            involvements::provider_id.eq(row.provider_id),
-            involvements::care_form_code.eq(&row.form.code),
-            involvements::segment.eq(row.form.segment),
-            involvements::level.eq(row.form.level),
-            involvements::product_category.eq(&row.form.product_category),
-            involvements::member_id.eq(row.member_id),
-            involvements::status.eq(row.status),
-            involvements::requested_on.eq(row.requested_on),
-            involvements::started_on.eq(row.started_on),
-            involvements::reason.eq(row.reason),
-            involvements::created_by.eq(row.created_by),
-        ))
+        .values(row)
         .execute(conn)
         .await
         .map(drop)
@@ -244,35 +255,25 @@ pub async fn worklist(
     rows.load(conn).await
 }
 
-#[derive(Debug, Clone, Queryable, Selectable)]
-#[diesel(table_name = scaling_events)]
-pub struct ScalingRow {
-    pub id: ScalingId,
-    pub occurred_at: DateTime<Utc>,
-    pub from_level: i16,
-    pub to_level: i16,
-    pub direction: Direction,
-    pub reason: String,
-    pub decided_by: Option<UserId>,
-    pub involvement_ids: Vec<InvolvementId>,
-}
-
 /// A plan's whole scaling history, oldest first (a bare list, as the
 /// director history: a plan's history is short).
 pub async fn plan_scalings(
     conn: &mut AsyncPgConnection,
     plan_id: PlanId,
-) -> QueryResult<Vec<ScalingRow>> {
+) -> QueryResult<Vec<Scaling>> {
     scaling_events::table
         .filter(scaling_events::plan_id.eq(plan_id))
         .order((scaling_events::occurred_at, scaling_events::id))
-        .select(ScalingRow::as_select())
+        .select(Scaling::as_select())
         .load(conn)
         .await
 }
 
 /// A change of level to record.
+#[derive(Insertable)]
+#[diesel(table_name = scaling_events, treat_none_as_default_value = false)]
 pub struct NewScaling<'a> {
+    pub id: ScalingId,
     pub plan_id: PlanId,
     pub from_level: i16,
     pub to_level: i16,
@@ -284,20 +285,11 @@ pub struct NewScaling<'a> {
 
 pub async fn insert_scaling(
     conn: &mut AsyncPgConnection,
-    s: NewScaling<'_>,
-) -> QueryResult<ScalingRow> {
+    row: NewScaling<'_>,
+) -> QueryResult<Scaling> {
     diesel::insert_into(scaling_events::table)
-        .values((
-            scaling_events::id.eq(ScalingId::new()),
-            scaling_events::plan_id.eq(s.plan_id),
-            scaling_events::from_level.eq(s.from_level),
-            scaling_events::to_level.eq(s.to_level),
-            scaling_events::direction.eq(s.direction),
-            scaling_events::reason.eq(s.reason),
-            scaling_events::decided_by.eq(s.decided_by),
-            scaling_events::involvement_ids.eq(s.involvement_ids),
-        ))
-        .returning(ScalingRow::as_returning())
+        .values(row)
+        .returning(Scaling::as_returning())
         .get_result(conn)
         .await
 }
@@ -460,28 +452,22 @@ pub async fn recent_steps(
 }
 
 /// A signal that now holds for a plan.
+#[derive(Insertable)]
+#[diesel(table_name = plan_signals)]
 pub struct RaisedSignal<'a> {
     pub plan_id: PlanId,
     pub code: SignalCode,
     pub family_id: FamilyId,
     pub municipality_code: &'a str,
+    pub status: SignalStatus,
     pub facts: &'a str,
     pub detail: &'a serde_json::Value,
     pub raised_at: DateTime<Utc>,
 }
 
-pub async fn insert_signal(conn: &mut AsyncPgConnection, s: RaisedSignal<'_>) -> QueryResult<()> {
+pub async fn insert_signal(conn: &mut AsyncPgConnection, row: RaisedSignal<'_>) -> QueryResult<()> {
     diesel::insert_into(plan_signals::table)
-        .values((
-            plan_signals::plan_id.eq(s.plan_id),
-            plan_signals::code.eq(s.code),
-            plan_signals::family_id.eq(s.family_id),
-            plan_signals::municipality_code.eq(s.municipality_code),
-            plan_signals::status.eq(SignalStatus::Open),
-            plan_signals::facts.eq(s.facts),
-            plan_signals::detail.eq(s.detail),
-            plan_signals::raised_at.eq(s.raised_at),
-        ))
+        .values(row)
         .execute(conn)
         .await
         .map(drop)

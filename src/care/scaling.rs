@@ -63,7 +63,7 @@ pub async fn scale_plan(
                 plan_id,
                 family_id: facts.family_id,
                 provider_id: s.provider_id,
-                form,
+                form: form.into(),
                 member_id: s.member_id,
                 status: InvolvementStatus::Active,
                 requested_on: today,
@@ -107,8 +107,7 @@ pub async fn list_scalings(
         let me = tx.user(bearer).await?;
         let event = authorize_plan_read(tx, &me, plan_id, "scaling_history", reason).await?;
         event.record(tx.conn).await?;
-        let rows = queries::plan_scalings(tx.conn, plan_id).await?;
-        Ok(rows.into_iter().map(Scaling::from).collect())
+        Ok(queries::plan_scalings(tx.conn, plan_id).await?)
     })
     .await
 }

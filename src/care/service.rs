@@ -64,7 +64,7 @@ pub async fn create_involvement(
             plan_id,
             family_id: facts.family_id,
             provider_id: input.provider_id,
-            form: spec.form,
+            form: spec.form.into(),
             member_id: input.member_id,
             status: spec.status,
             requested_on: spec.requested_on,

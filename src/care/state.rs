@@ -76,6 +76,7 @@ pub async fn apply(
     let mut scaling = None;
     if let Some(dir) = direction(level, derived.level) {
         let step = NewScaling {
+            id: crate::domain::ScalingId::new(),
             plan_id: change.plan_id,
             from_level: level,
             to_level: derived.level,
@@ -84,7 +85,7 @@ pub async fn apply(
             decided_by: change.decided_by,
             involvement_ids: &change.involvement_ids,
         };
-        scaling = Some(queries::insert_scaling(conn, step).await?.into());
+        scaling = Some(queries::insert_scaling(conn, step).await?);
     }
     let signals = sync_signals(conn, thresholds, change.plan_id, Utc::now()).await?;
     Ok(Applied { scaling, signals })
@@ -161,6 +162,7 @@ pub async fn sync_signals(
                     code: f.code,
                     family_id,
                     municipality_code: &municipality,
+                    status: SignalStatus::Open,
                     facts: &f.facts,
                     detail: &f.detail,
                     raised_at: now,

@@ -3,8 +3,8 @@
 //! made from their rows.
 
 use super::catalogue::Catalogue;
-use super::model::{Involvement, Scaling, Signal};
-use super::queries::{InvolvementRow, ScalingRow, SignalRow};
+use super::model::{Involvement, Signal};
+use super::queries::{InvolvementRow, SignalRow};
 use crate::domain::ProviderId;
 
 /// Who looks at a plan's care: the JGT (everything) or one provider (its own
@@ -65,21 +65,6 @@ impl<'a> Lens<'a> {
         rows.into_iter()
             .map(|(row, name)| self.involvement(row, name))
             .collect()
-    }
-}
-
-impl From<ScalingRow> for Scaling {
-    fn from(row: ScalingRow) -> Self {
-        Self {
-            id: row.id,
-            occurred_at: row.occurred_at,
-            from_level: row.from_level,
-            to_level: row.to_level,
-            direction: row.direction,
-            reason: row.reason,
-            decided_by: row.decided_by,
-            involvement_ids: row.involvement_ids,
-        }
     }
 }
 

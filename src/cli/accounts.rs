@@ -6,7 +6,7 @@ use std::io::BufRead;
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use uuid::Uuid;
 
-use crate::admin::users::insert_user;
+use crate::admin::service::insert_user;
 use crate::auth::password;
 use crate::crypto::keys::PurposeKeys;
 use crate::db;
@@ -57,7 +57,7 @@ pub async fn create_user(url: &str, account: NewAccount) -> anyhow::Result<()> {
 pub async fn create_client(
     url: &str,
     keys: &PurposeKeys,
-    spec: crate::admin::clients::NewClient,
+    spec: crate::admin::model::NewClient,
 ) -> anyhow::Result<()> {
     let name = spec.name.clone();
     let mut conn = db::connect(url).await?;
@@ -79,7 +79,7 @@ async fn insert_account(
     display_name: Option<String>,
     password_text: String,
 ) -> anyhow::Result<Uuid> {
-    let spec = crate::admin::users::NewUser {
+    let spec = crate::admin::model::NewUser {
         username: username.to_owned(),
         display_name: display_name.unwrap_or_else(|| username.to_owned()),
         role,
@@ -102,7 +102,7 @@ async fn insert_account(
 async fn insert_client(
     conn: &mut AsyncPgConnection,
     keys: &PurposeKeys,
-    spec: crate::admin::clients::NewClient,
+    spec: crate::admin::model::NewClient,
 ) -> anyhow::Result<(Uuid, String, String)> {
     let spec = spec
         .parse()
@@ -113,7 +113,7 @@ async fn insert_client(
     let id = Uuid::now_v7();
     let (_, callback_secret) = conn
         .transaction(async |conn| {
-            crate::admin::clients::insert_client(conn, &sealer, id, &spec, &hash, None).await
+            crate::admin::service::insert_client(conn, &sealer, id, &spec, &hash, None).await
         })
         .await
         .map_err(|e: ApiError| anyhow::anyhow!("{}", describe(&e)))?;

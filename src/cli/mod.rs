@@ -252,7 +252,7 @@ async fn run_command(command: Command, settings: &Settings, url: &str) -> anyhow
             scopes,
             callback_url,
         } => {
-            let spec = crate::admin::clients::NewClient {
+            let spec = crate::admin::model::NewClient {
                 name,
                 referrer_type,
                 agb_code,

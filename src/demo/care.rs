@@ -10,7 +10,8 @@ use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
-use crate::admin::users::{insert_user, UserSpec};
+use crate::admin::model::UserSpec;
+use crate::admin::service::insert_user;
 use crate::care::catalogue::Catalogue;
 use crate::care::state::{derived_state, sync_signals};
 use crate::db::schema::{families, family_members, involvements, plans, providers, scaling_events};

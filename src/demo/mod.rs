@@ -13,7 +13,8 @@ use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
-use crate::admin::users::{insert_user, UserSpec};
+use crate::admin::model::UserSpec;
+use crate::admin::service::insert_user;
 use crate::auth::password;
 use crate::crypto::keys::PurposeKeys;
 use crate::crypto::BsnVault;
@@ -150,7 +151,7 @@ async fn demo_client(
     sealer: &crate::crypto::SecretBox,
     secret_hash: &str,
 ) -> Result<(), ApiError> {
-    let spec = crate::admin::clients::NewClient {
+    let spec = crate::admin::model::NewClient {
         name: "Demo HIS Huisartsenpraktijk De Vliet".into(),
         referrer_type: "02".into(),
         agb_code: Some(DEMO_CLIENT_AGB.into()),
@@ -160,7 +161,7 @@ async fn demo_client(
         callback_url: None,
     }
     .parse()?;
-    crate::admin::clients::insert_client(conn, sealer, DEMO_CLIENT_ID, &spec, secret_hash, None)
+    crate::admin::service::insert_client(conn, sealer, DEMO_CLIENT_ID, &spec, secret_hash, None)
         .await?;
     Ok(())
 }

@@ -179,6 +179,8 @@ pub async fn member(
 }
 
 /// A member to insert: its BSN already encrypted and hashed.
+#[derive(Insertable)]
+#[diesel(table_name = family_members, treat_none_as_default_value = false)]
 pub struct NewMemberRow<'a> {
     pub id: MemberId,
     pub family_id: FamilyId,
@@ -192,29 +194,22 @@ pub struct NewMemberRow<'a> {
 
 pub async fn insert_member(conn: &mut AsyncPgConnection, row: NewMemberRow<'_>) -> QueryResult<()> {
     diesel::insert_into(family_members::table)
-        .values((
-            family_members::id.eq(row.id),
-            family_members::family_id.eq(row.family_id),
-            family_members::role.eq(row.role),
-            family_members::given_name.eq(row.given_name),
-            family_members::family_name.eq(row.family_name),
-            family_members::birth_date.eq(row.birth_date),
-            family_members::bsn_ciphertext.eq(row.bsn_ciphertext),
-            family_members::bsn_hash.eq(row.bsn_hash),
-        ))
+        .values(row)
         .execute(conn)
         .await
         .map(drop)
 }
 
 /// What a member change sets; `None` leaves a field as it is.
-#[derive(Default)]
+#[derive(Default, AsChangeset)]
+#[diesel(table_name = family_members)]
 pub struct MemberChange<'a> {
     pub given_name: Option<&'a str>,
     pub family_name: Option<&'a str>,
     pub birth_date: Option<NaiveDate>,
-    /// The encrypted BSN and its keyed hash.
-    pub bsn: Option<(Vec<u8>, Vec<u8>)>,
+    /// The encrypted BSN, with its keyed hash.
+    pub bsn_ciphertext: Option<Vec<u8>>,
+    pub bsn_hash: Option<Vec<u8>>,
     pub ended_on: Option<NaiveDate>,
 }
 
@@ -223,19 +218,8 @@ pub async fn update_member(
     id: MemberId,
     change: MemberChange<'_>,
 ) -> QueryResult<()> {
-    let (ciphertext, hash) = change.bsn.unzip();
     diesel::update(family_members::table.find(id))
-        .set((
-            change.given_name.map(|g| family_members::given_name.eq(g)),
-            change
-                .family_name
-                .map(|f| family_members::family_name.eq(f)),
-            change.birth_date.map(|d| family_members::birth_date.eq(d)),
-            ciphertext.map(|c| family_members::bsn_ciphertext.eq(c)),
-            hash.map(|h| family_members::bsn_hash.eq(h)),
-            change.ended_on.map(|d| family_members::ended_on.eq(d)),
-            family_members::updated_at.eq(diesel::dsl::now),
-        ))
+        .set((&change, family_members::updated_at.eq(diesel::dsl::now)))
         .execute(conn)
         .await
         .map(drop)

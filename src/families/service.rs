@@ -9,8 +9,8 @@ use super::access::{authorize, authorize_read};
 use super::model::*;
 use super::queries::{self, FactsOf, MemberChange, NewMemberRow};
 use super::search::{self, Reach, Search};
-use crate::admin::teams::queries::team_in_municipality;
-use crate::admin::teams::service::unknown_team;
+use crate::admin::queries::team_in_municipality;
+use crate::admin::service::unknown_team;
 use crate::audit::AuditEvent;
 use crate::auth::policy::{self, Denial, FamilyFacts};
 use crate::auth::principal::Bearer;
@@ -253,7 +253,7 @@ pub async fn update_member(
                 "A membership cannot end before it started.",
             ));
         }
-        let bsn = match &change.bsn {
+        let (bsn_ciphertext, bsn_hash) = match &change.bsn {
             Some(bsn) => {
                 let hash = app.vault.hash(bsn);
                 let active_child = current.role == MemberRole::Child
@@ -262,15 +262,16 @@ pub async fn update_member(
                 if active_child {
                     ensure_child_not_elsewhere(tx.conn, &hash, id, "bsn").await?;
                 }
-                Some((app.vault.encrypt(bsn)?, hash))
+                (Some(app.vault.encrypt(bsn)?), Some(hash))
             }
-            None => None,
+            None => (None, None),
         };
         let changes = MemberChange {
             given_name: change.given_name.as_deref(),
             family_name: change.family_name.as_deref(),
             birth_date: update.birth_date,
-            bsn,
+            bsn_ciphertext,
+            bsn_hash,
             ended_on: update.ended_on,
         };
         queries::update_member(tx.conn, member_id, changes)

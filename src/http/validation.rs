@@ -21,6 +21,12 @@ fn refused(e: DomainError) -> ValidationError {
     ValidationError::new(e.code.as_str()).with_message(Cow::Owned(e.reason))
 }
 
+/// A domain parse function as a `validator` rule, so the rule and the value
+/// the service takes from it never disagree.
+pub fn rule<T>(parsed: Result<T, DomainError>) -> Result<(), ValidationError> {
+    parsed.map(drop).map_err(refused)
+}
+
 /// A required text: trimmed, not blank, at most `MAX` characters, no
 /// control characters.
 pub fn required_text<const MAX: usize>(value: &str) -> Result<(), ValidationError> {

@@ -96,6 +96,8 @@ pub async fn family_plans(
 }
 
 /// A plan to open.
+#[derive(Insertable)]
+#[diesel(table_name = plans, treat_none_as_default_value = false)]
 pub struct NewPlanRow<'a> {
     pub id: PlanId,
     pub family_id: FamilyId,
@@ -109,16 +111,7 @@ pub struct NewPlanRow<'a> {
 
 pub async fn insert_plan(conn: &mut AsyncPgConnection, row: NewPlanRow<'_>) -> QueryResult<()> {
     diesel::insert_into(plans::table)
-        .values((
-            plans::id.eq(row.id),
-            plans::family_id.eq(row.family_id),
-            plans::municipality_code.eq(row.municipality_code),
-            plans::status.eq(row.status),
-            plans::title.eq(row.title),
-            plans::goals.eq(row.goals),
-            plans::created_by.eq(row.created_by),
-            plans::activated_at.eq(row.activated_at),
-        ))
+        .values(row)
         .execute(conn)
         .await
         .map(drop)
@@ -144,8 +137,12 @@ pub async fn update_content(
 }
 
 /// How a plan closes.
+#[derive(AsChangeset)]
+#[diesel(table_name = plans, treat_none_as_null = true)]
 pub struct Closing<'a> {
+    pub status: PlanStatus,
     pub closed_at: DateTime<Utc>,
+    #[diesel(column_name = close_reason)]
     pub reason: &'a str,
     pub goal_realisation: GoalRealisation,
     pub satisfaction_score: Option<i16>,
@@ -156,17 +153,11 @@ pub struct Closing<'a> {
 pub async fn close_plan(
     conn: &mut AsyncPgConnection,
     plan_id: PlanId,
-    c: Closing<'_>,
+    closing: Closing<'_>,
 ) -> QueryResult<()> {
     diesel::update(plans::table.find(plan_id))
         .set((
-            plans::status.eq(PlanStatus::Closed),
-            plans::closed_at.eq(c.closed_at),
-            plans::close_reason.eq(c.reason),
-            plans::goal_realisation.eq(c.goal_realisation),
-            plans::satisfaction_score.eq(c.satisfaction_score),
-            plans::dropout.eq(c.dropout),
-            plans::dropout_reason.eq(c.dropout_reason),
+            &closing,
             plans::version.eq(plans::version + 1),
             plans::updated_at.eq(diesel::dsl::now),
         ))

@@ -382,6 +382,7 @@ pub async fn close_plan(
             None => queries::clock_now(tx.conn).await?,
         };
         let closing = Closing {
+            status: PlanStatus::Closed,
             closed_at,
             reason: &spec.reason,
             goal_realisation: spec.goal_realisation,

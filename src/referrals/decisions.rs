@@ -78,6 +78,7 @@ pub async fn accept_referral(
             let (basis, family_id, landed, created) =
                 place(tx, &row, me.user_id, input.family_id).await?;
             let accepted = Accepted {
+                status: ReferralStatus::Accepted,
                 basis,
                 family_id,
                 plan_id: landed.as_ref().map(|l| l.plan_id).or(row.plan_id),

@@ -218,7 +218,7 @@ pub async fn land(
         plan_id,
         family_id,
         provider_id,
-        form,
+        form: form.into(),
         member_id,
         status: InvolvementStatus::Requested,
         requested_on: Utc::now().date_naive(),

@@ -101,7 +101,9 @@ pub async fn list(
     sql.load(conn).await
 }
 
-/// A referral as received, before matching.
+/// A referral as received (`status` received), before matching.
+#[derive(Insertable)]
+#[diesel(table_name = referrals, treat_none_as_default_value = false)]
 pub struct NewReferralRow<'a> {
     pub id: ReferralId,
     pub municipality_code: &'a str,
@@ -116,35 +118,23 @@ pub struct NewReferralRow<'a> {
     pub requested_care_form_code: Option<&'a str>,
     pub requested_provider_agb_code: Option<&'a str>,
     pub requested_provider_id: Option<ProviderId>,
+    pub status: ReferralStatus,
 }
 
 pub async fn insert_referral(
     conn: &mut AsyncPgConnection,
-    r: NewReferralRow<'_>,
+    row: NewReferralRow<'_>,
 ) -> QueryResult<()> {
     diesel::insert_into(referrals::table)
-        .values((
-            referrals::id.eq(r.id),
-            referrals::municipality_code.eq(r.municipality_code),
-            referrals::client_id.eq(r.client_id),
-            referrals::submitted_by.eq(r.submitted_by),
-            referrals::external_reference.eq(r.external_reference),
-            referrals::referrer_type.eq(r.referrer_type),
-            referrals::referrer_agb_code.eq(r.referrer_agb_code),
-            referrals::referrer_name.eq(r.referrer_name),
-            referrals::reason.eq(r.reason),
-            referrals::urgency.eq(r.urgency),
-            referrals::requested_care_form_code.eq(r.requested_care_form_code),
-            referrals::requested_provider_agb_code.eq(r.requested_provider_agb_code),
-            referrals::requested_provider_id.eq(r.requested_provider_id),
-            referrals::status.eq(ReferralStatus::Received),
-        ))
+        .values(row)
         .execute(conn)
         .await
         .map(drop)
 }
 
 /// A person named in a referral, its BSN encrypted and hashed.
+#[derive(Insertable)]
+#[diesel(table_name = referral_people, treat_none_as_default_value = false)]
 pub struct NewPersonRow<'a> {
     pub referral_id: ReferralId,
     pub position: i16,
@@ -156,18 +146,9 @@ pub struct NewPersonRow<'a> {
     pub bsn_hash: Option<Vec<u8>>,
 }
 
-pub async fn insert_person(conn: &mut AsyncPgConnection, p: NewPersonRow<'_>) -> QueryResult<()> {
+pub async fn insert_person(conn: &mut AsyncPgConnection, row: NewPersonRow<'_>) -> QueryResult<()> {
     diesel::insert_into(referral_people::table)
-        .values((
-            referral_people::referral_id.eq(p.referral_id),
-            referral_people::position.eq(p.position),
-            referral_people::role.eq(p.role),
-            referral_people::given_name.eq(p.given_name),
-            referral_people::family_name.eq(p.family_name),
-            referral_people::birth_date.eq(p.birth_date),
-            referral_people::bsn_ciphertext.eq(p.bsn_ciphertext),
-            referral_people::bsn_hash.eq(p.bsn_hash),
-        ))
+        .values(row)
         .execute(conn)
         .await
         .map(drop)
@@ -276,14 +257,18 @@ pub async fn provider_by_agb(
         .optional()
 }
 
-/// Where matching put a referral.
+/// Where matching put a referral (`None` is stored as NULL).
+#[derive(AsChangeset)]
+#[diesel(table_name = referrals, treat_none_as_null = true)]
 pub struct Matched<'a> {
     pub status: ReferralStatus,
+    #[diesel(column_name = match_basis)]
     pub basis: MatchBasis,
     pub family_id: Option<FamilyId>,
     pub plan_id: Option<PlanId>,
     pub involvement_id: Option<InvolvementId>,
     pub involvement_created: bool,
+    #[diesel(column_name = candidate_family_ids)]
     pub candidates: &'a [FamilyId],
 }
 
@@ -293,23 +278,18 @@ pub async fn set_matched(
     m: Matched<'_>,
 ) -> QueryResult<ReferralRow> {
     diesel::update(referrals::table.find(id))
-        .set((
-            referrals::status.eq(m.status),
-            referrals::match_basis.eq(m.basis),
-            referrals::family_id.eq(m.family_id),
-            referrals::plan_id.eq(m.plan_id),
-            referrals::involvement_id.eq(m.involvement_id),
-            referrals::involvement_created.eq(m.involvement_created),
-            referrals::candidate_family_ids.eq(m.candidates),
-            referrals::updated_at.eq(diesel::dsl::now),
-        ))
+        .set((&m, referrals::updated_at.eq(diesel::dsl::now)))
         .returning(ReferralRow::as_returning())
         .get_result(conn)
         .await
 }
 
-/// What an acceptance records.
+/// What an acceptance records (`None` is stored as NULL).
+#[derive(AsChangeset)]
+#[diesel(table_name = referrals, treat_none_as_null = true)]
 pub struct Accepted {
+    pub status: ReferralStatus,
+    #[diesel(column_name = match_basis)]
     pub basis: Option<MatchBasis>,
     pub family_id: FamilyId,
     pub plan_id: Option<PlanId>,
@@ -325,13 +305,7 @@ pub async fn set_accepted(
 ) -> QueryResult<ReferralRow> {
     diesel::update(referrals::table.find(id))
         .set((
-            referrals::status.eq(ReferralStatus::Accepted),
-            referrals::match_basis.eq(a.basis),
-            referrals::family_id.eq(a.family_id),
-            referrals::plan_id.eq(a.plan_id),
-            referrals::involvement_id.eq(a.involvement_id),
-            referrals::involvement_created.eq(a.involvement_created),
-            referrals::decided_by.eq(a.decided_by),
+            &a,
             referrals::decided_at.eq(diesel::dsl::now),
             referrals::updated_at.eq(diesel::dsl::now),
         ))

@@ -233,6 +233,7 @@ async fn store(tx: &mut Tx<'_>, s: &Submission<'_>, provider: Option<ProviderId>
         requested_care_form_code: spec.care_form_code.as_deref(),
         requested_provider_agb_code: spec.provider_agb.as_ref().map(|a| a.as_str()),
         requested_provider_id: provider,
+        status: ReferralStatus::Received,
     };
     queries::insert_referral(tx.conn, row).await?;
     let people = std::iter::once(&spec.child).chain(&spec.parents);

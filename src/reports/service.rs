@@ -5,7 +5,7 @@ use serde_json::json;
 
 use super::model::{summarise, SummaryParams, SummaryReport};
 use super::queries;
-use crate::admin::municipalities::queries::exists;
+use crate::admin::queries::exists;
 use crate::audit::AuditEvent;
 use crate::auth::policy;
 use crate::auth::principal::Bearer;
