@@ -47,7 +47,7 @@ use crate::error::PROBLEM_JSON;
         crate::admin::routes::list_clients,
         crate::admin::routes::get_client,
         crate::admin::routes::update_client,
-        crate::notifications::routes::list_notifications,
+        crate::admin::routes::list_notifications,
         crate::families::routes::create_family,
         crate::families::routes::list_families,
         crate::families::routes::get_family,

@@ -135,7 +135,6 @@ pub fn api_routes(cfg: &mut web::ServiceConfig) {
     crate::plans::routes::routes(cfg);
     crate::care::routes::routes(cfg);
     crate::referrals::routes::routes(cfg);
-    crate::notifications::routes::routes(cfg);
     crate::audit::routes::routes(cfg);
     crate::reports::routes::routes(cfg);
 }

@@ -3,12 +3,16 @@
 
 use crate::auth::client::SCOPES;
 use crate::auth::password;
-use crate::db::schema::{clients, municipalities, providers, teams, users};
+use crate::db::schema::{
+    clients, municipalities, notification_attempts, notifications, providers, teams, users,
+};
 use crate::domain::referrals::ReferrerType;
 use crate::domain::{
-    text, AgbCode, ClientId, DomainError, MunicipalityCode, ProviderId, Role, TeamId, UserId,
+    text, AgbCode, ClientId, DomainError, MunicipalityCode, NotificationId, ProviderId, ReferralId,
+    Role, TeamId, UserId,
 };
 use crate::error::{checked, validate, ApiResult, ErrorCode, Invalid};
+use crate::notifications::DeliveryStatus;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -749,6 +753,98 @@ crate::page_type!(ClientPage, Client, "A page of clients.");
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 #[into_params(parameter_in = Query)]
 pub struct ClientQuery {
+    /// Items per page, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<i64>,
+    /// `nextCursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+// ---------------------------------------------------------------- Notifications of a client
+
+/// One delivery attempt.
+#[derive(Debug, Serialize, ToSchema, Queryable, Selectable)]
+#[diesel(table_name = notification_attempts)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryAttempt {
+    #[serde(skip)]
+    pub notification_id: NotificationId,
+    pub attempt: i32,
+    pub attempted_at: DateTime<Utc>,
+    pub duration_ms: i32,
+    /// HTTP status of the receiver's answer; null when it did not answer.
+    pub status_code: Option<i16>,
+    pub error: Option<String>,
+    /// `delivered` or `failed`.
+    pub outcome: String,
+}
+
+/// A notification as stored.
+#[derive(Debug, Queryable, Selectable)]
+#[diesel(table_name = notifications)]
+pub struct NotificationRow {
+    pub id: NotificationId,
+    pub referral_id: ReferralId,
+    pub event_type: String,
+    pub status: DeliveryStatus,
+    pub attempts: i32,
+    pub next_attempt_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+    pub delivered_at: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+}
+
+/// A notification and its delivery attempts.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Notification {
+    pub id: Uuid,
+    pub referral_id: Uuid,
+    pub event_type: String,
+    pub status: DeliveryStatus,
+    pub attempts: i32,
+    pub next_attempt_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+    pub delivered_at: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+    pub delivery_attempts: Vec<DeliveryAttempt>,
+}
+
+impl Notification {
+    /// The notification of `row` with its attempts, taken from `attempts`
+    /// (ordered by notification and attempt, of any notifications).
+    pub fn of(row: NotificationRow, attempts: &mut Vec<DeliveryAttempt>) -> Self {
+        let (mine, rest) = std::mem::take(attempts)
+            .into_iter()
+            .partition(|a| a.notification_id == row.id);
+        *attempts = rest;
+        Self {
+            id: row.id.uuid(),
+            referral_id: row.referral_id.uuid(),
+            event_type: row.event_type,
+            status: row.status,
+            attempts: row.attempts,
+            next_attempt_at: row.next_attempt_at,
+            created_at: row.created_at,
+            delivered_at: row.delivered_at,
+            last_error: row.last_error,
+            delivery_attempts: mine,
+        }
+    }
+}
+
+crate::page_type!(
+    NotificationPage,
+    Notification,
+    "A page of notifications, oldest first."
+);
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
+pub struct NotificationQuery {
+    /// Only notifications in this delivery state.
+    pub status: Option<DeliveryStatus>,
     /// Items per page, 1 to 200 (default 50).
     #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,

@@ -3,10 +3,11 @@
 
 use super::model::*;
 use crate::db::schema::{
-    auth_sessions, client_municipalities, clients, municipalities, providers, teams,
-    user_served_municipalities, users,
+    auth_sessions, client_municipalities, clients, municipalities, notification_attempts,
+    notifications, providers, teams, user_served_municipalities, users,
 };
-use crate::domain::{AgbCode, ClientId, ProviderId, Role, TeamId, UserId};
+use crate::domain::{AgbCode, ClientId, NotificationId, ProviderId, Role, TeamId, UserId};
+use crate::notifications::DeliveryStatus;
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
@@ -467,4 +468,53 @@ pub async fn update_client(
         .await
         .optional()?;
     Ok(found.is_some())
+}
+
+// ---------------------------------------------------------------- Notifications of a client
+
+/// Whether a client with this id exists.
+pub async fn client_exists(conn: &mut AsyncPgConnection, id: ClientId) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(clients::table.find(id)))
+        .get_result(conn)
+        .await
+}
+
+/// A page of the notifications of `client` after `after`, oldest first, in
+/// `status` when given.
+pub async fn notifications_of(
+    conn: &mut AsyncPgConnection,
+    client: ClientId,
+    status: Option<DeliveryStatus>,
+    after: Option<NotificationId>,
+    fetch: i64,
+) -> QueryResult<Vec<NotificationRow>> {
+    let mut q = notifications::table
+        .filter(notifications::client_id.eq(client))
+        .select(NotificationRow::as_select())
+        .order(notifications::id)
+        .limit(fetch)
+        .into_boxed();
+    if let Some(after) = after {
+        q = q.filter(notifications::id.gt(after));
+    }
+    if let Some(status) = status {
+        q = q.filter(notifications::status.eq(status));
+    }
+    q.load(conn).await
+}
+
+/// Every attempt of the notifications `ids`, by notification and attempt.
+pub async fn attempts_of(
+    conn: &mut AsyncPgConnection,
+    ids: &[NotificationId],
+) -> QueryResult<Vec<DeliveryAttempt>> {
+    notification_attempts::table
+        .filter(notification_attempts::notification_id.eq_any(ids))
+        .order((
+            notification_attempts::notification_id,
+            notification_attempts::attempt,
+        ))
+        .select(DeliveryAttempt::as_select())
+        .load(conn)
+        .await
 }

@@ -267,6 +267,20 @@ pub async fn update_client(
     Ok(HttpResponse::Ok().json(client))
 }
 
+/// Notifications sent to a client, with every delivery attempt (admin).
+#[utoipa::path(get, path = "/clients/{id}/notifications", tag = "Administration", operation_id = "listClientNotifications",
+    params(("id" = Uuid, Path, description = "Client id"), NotificationQuery),
+    responses((status = 200, description = "A page of notifications", body = NotificationPage)))]
+pub async fn list_notifications(
+    app: App,
+    bearer: Bearer,
+    id: web::Path<ClientId>,
+    query: ApiQuery<NotificationQuery>,
+) -> ApiResult<HttpResponse> {
+    let page = service::list_notifications(&app, &bearer, id.into_inner(), query.0).await?;
+    Ok(HttpResponse::Ok().json(page))
+}
+
 /// Every administration route.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -308,5 +322,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         web::resource("/clients/{id}")
             .route(web::get().to(get_client))
             .route(web::patch().to(update_client)),
-    );
+    )
+    .service(web::resource("/clients/{id}/notifications").route(web::get().to(list_notifications)));
 }

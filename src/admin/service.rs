@@ -10,7 +10,7 @@ use crate::audit::AuditEvent;
 use crate::auth::principal::Bearer;
 use crate::auth::{password, policy};
 use crate::crypto::SecretBox;
-use crate::domain::{ClientId, MunicipalityCode, ProviderId, Role, TeamId, UserId};
+use crate::domain::{ClientId, MunicipalityCode, NotificationId, ProviderId, Role, TeamId, UserId};
 use crate::error::{checked, validate, ApiError, ApiResult, ErrorCode};
 use crate::http::pagination::{finish, PageRequest};
 use crate::state::AppState;
@@ -533,6 +533,38 @@ pub async fn update_client(
         queries::client(tx.conn, id)
             .await?
             .ok_or_else(|| ApiError::not_found("Client"))
+    })
+    .await
+}
+
+/// The notifications sent to a client, with every delivery attempt, for
+/// admins tracing a failing integration.
+#[tracing::instrument(skip_all, fields(client = %client_id))]
+pub async fn list_notifications(
+    app: &AppState,
+    bearer: &Bearer,
+    client_id: ClientId,
+    query: NotificationQuery,
+) -> ApiResult<NotificationPage> {
+    app.transaction(async |tx| {
+        let me = tx.user(bearer).await?;
+        let event = AuditEvent::by(&me, "read", "client_notifications", client_id);
+        tx.enforce(policy::admin(&me), "client", event).await?;
+        let page = PageRequest::<NotificationId>::parse(query.limit, query.cursor.as_deref())?;
+        if !queries::client_exists(tx.conn, client_id).await? {
+            return Err(ApiError::not_found("Client"));
+        }
+        let rows =
+            queries::notifications_of(tx.conn, client_id, query.status, page.after, page.fetch())
+                .await?;
+        let ids: Vec<NotificationId> = rows.iter().map(|r| r.id).collect();
+        let mut attempts = queries::attempts_of(tx.conn, &ids).await?;
+        let items = rows
+            .into_iter()
+            .map(|r| Notification::of(r, &mut attempts))
+            .collect();
+        let (items, next_cursor) = finish(items, page.limit, |n: &Notification| n.id);
+        Ok(NotificationPage { items, next_cursor })
     })
     .await
 }

@@ -16,8 +16,10 @@ use crate::domain::referrals::ReferrerType;
 use crate::domain::{ClientId, ProviderId, Role, SessionId, TeamId, UserId};
 
 /// A session with its user, as a request's authentication needs it.
-#[derive(Debug, Queryable)]
+#[derive(Debug, Queryable, Selectable)]
+#[diesel(table_name = users)]
 pub struct SessionRow {
+    #[diesel(column_name = id)]
     pub user_id: UserId,
     pub username: String,
     pub display_name: String,
@@ -25,7 +27,9 @@ pub struct SessionRow {
     pub municipality_code: Option<String>,
     pub team_id: Option<TeamId>,
     pub active: bool,
+    #[diesel(select_expression = auth_sessions::revoked_at)]
     pub revoked_at: Option<DateTime<Utc>>,
+    #[diesel(select_expression = auth_sessions::expires_at)]
     pub expires_at: DateTime<Utc>,
     pub provider_id: Option<ProviderId>,
 }
@@ -40,18 +44,7 @@ pub async fn session_of(
         .inner_join(users::table)
         .filter(auth_sessions::id.eq(session))
         .filter(users::id.eq(user))
-        .select((
-            users::id,
-            users::username,
-            users::display_name,
-            users::role,
-            users::municipality_code,
-            users::team_id,
-            users::active,
-            auth_sessions::revoked_at,
-            auth_sessions::expires_at,
-            users::provider_id,
-        ))
+        .select(SessionRow::as_select())
         .first(conn)
         .await
         .optional()
@@ -70,7 +63,8 @@ pub async fn served_municipalities(
 }
 
 /// A machine client as its requests need it.
-#[derive(Debug, Queryable)]
+#[derive(Debug, Queryable, Selectable)]
+#[diesel(table_name = clients)]
 pub struct ClientRow {
     pub id: ClientId,
     pub name: String,
@@ -84,15 +78,7 @@ pub struct ClientRow {
 pub async fn client(conn: &mut AsyncPgConnection, id: ClientId) -> QueryResult<Option<ClientRow>> {
     clients::table
         .find(id)
-        .select((
-            clients::id,
-            clients::name,
-            clients::referrer_type,
-            clients::agb_code,
-            clients::organisation_name,
-            clients::scopes,
-            clients::active,
-        ))
+        .select(ClientRow::as_select())
         .first(conn)
         .await
         .optional()
@@ -112,7 +98,8 @@ pub async fn client_municipalities(
 
 /// What a client's token request checks: its secret's hash, scopes,
 /// whether it is active, and its organisation.
-#[derive(Debug, Queryable)]
+#[derive(Debug, Queryable, Selectable)]
+#[diesel(table_name = clients)]
 pub struct ClientSecretRow {
     pub secret_hash: String,
     pub scopes: Vec<String>,
@@ -126,19 +113,15 @@ pub async fn client_secret(
 ) -> QueryResult<Option<ClientSecretRow>> {
     clients::table
         .find(id)
-        .select((
-            clients::secret_hash,
-            clients::scopes,
-            clients::active,
-            clients::organisation_name,
-        ))
+        .select(ClientSecretRow::as_select())
         .first(conn)
         .await
         .optional()
 }
 
 /// What a login checks about an account.
-#[derive(Debug, Clone, Queryable)]
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = users)]
 pub struct LoginRow {
     pub id: UserId,
     pub password_hash: String,
@@ -157,13 +140,7 @@ pub async fn login_account(
             diesel::dsl::sql::<diesel::sql_types::Bool>("lower(username) = ")
                 .bind::<Text, _>(lowercase_username),
         )
-        .select((
-            users::id,
-            users::password_hash,
-            users::role,
-            users::active,
-            users::municipality_code,
-        ))
+        .select(LoginRow::as_select())
         .first(conn)
         .await
         .optional()
@@ -263,15 +240,22 @@ pub async fn insert_refresh_token(
 }
 
 /// A refresh token with its session and user, locked for its exchange.
-#[derive(Debug, Queryable)]
+#[derive(Debug, Queryable, Selectable)]
+#[diesel(table_name = refresh_tokens)]
 pub struct RefreshRow {
     pub session_id: SessionId,
     pub used_at: Option<DateTime<Utc>>,
+    #[diesel(select_expression = users::id)]
     pub user_id: UserId,
+    #[diesel(select_expression = auth_sessions::revoked_at)]
     pub revoked_at: Option<DateTime<Utc>>,
+    #[diesel(select_expression = auth_sessions::expires_at)]
     pub expires_at: DateTime<Utc>,
+    #[diesel(select_expression = users::role)]
     pub role: Role,
+    #[diesel(select_expression = users::active)]
     pub active: bool,
+    #[diesel(select_expression = users::municipality_code)]
     pub municipality_code: Option<String>,
 }
 
@@ -282,16 +266,7 @@ pub async fn lock_refresh_token(
     refresh_tokens::table
         .inner_join(auth_sessions::table.inner_join(users::table))
         .filter(refresh_tokens::token_hash.eq(hash))
-        .select((
-            refresh_tokens::session_id,
-            refresh_tokens::used_at,
-            users::id,
-            auth_sessions::revoked_at,
-            auth_sessions::expires_at,
-            users::role,
-            users::active,
-            users::municipality_code,
-        ))
+        .select(RefreshRow::as_select())
         .for_update()
         .first(conn)
         .await

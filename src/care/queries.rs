@@ -381,7 +381,8 @@ pub async fn active_segments(
 }
 
 /// What the signal rules need of a plan itself.
-#[derive(Debug, Queryable)]
+#[derive(Debug, Queryable, Selectable)]
+#[diesel(table_name = plans)]
 pub struct PlanHead {
     pub family_id: FamilyId,
     pub municipality_code: String,
@@ -392,18 +393,14 @@ pub struct PlanHead {
 pub async fn plan_head(mut conn: &AsyncPgConnection, plan_id: PlanId) -> QueryResult<PlanHead> {
     plans::table
         .find(plan_id)
-        .select((
-            plans::family_id,
-            plans::municipality_code,
-            plans::status,
-            plans::created_at,
-        ))
+        .select(PlanHead::as_select())
         .first(&mut conn)
         .await
 }
 
 /// A plan's requested or active care, as the signal rules see it.
-#[derive(Debug, Queryable)]
+#[derive(Debug, Queryable, Selectable)]
+#[diesel(table_name = involvements)]
 pub struct RunningCare {
     pub id: InvolvementId,
     pub provider_id: ProviderId,
@@ -420,14 +417,7 @@ pub async fn running_care(
     involvements::table
         .filter(involvements::plan_id.eq(plan_id))
         .filter(involvements::status.ne(InvolvementStatus::Ended))
-        .select((
-            involvements::id,
-            involvements::provider_id,
-            involvements::member_id,
-            involvements::segment,
-            involvements::status,
-            involvements::requested_on,
-        ))
+        .select(RunningCare::as_select())
         .load(&mut conn)
         .await
 }

@@ -17,7 +17,7 @@ use crate::domain::care::{Direction, EndReason, InvolvementStatus, Segment};
 use crate::domain::referrals::{DeclineReason, MatchBasis, ReferralStatus, ReferrerType, Urgency};
 use crate::domain::signals::{SignalCode, SignalStatus};
 use crate::domain::*;
-use crate::notifications::model::DeliveryStatus;
+use crate::notifications::DeliveryStatus;
 
 /// `AsExpression` for a type, its reference and its double reference, as
 /// `$sql` and as `Nullable<$sql>`.

@@ -18,10 +18,6 @@
 //! `"{id}.{timestamp}.{body}"` with the client's `whsec_` secret, so the
 //! body and its timestamp are both covered and a replay is detectable.
 
-pub mod model;
-pub mod queries;
-pub mod routes;
-pub mod service;
 pub mod signing;
 pub mod worker;
 
@@ -33,6 +29,15 @@ use uuid::Uuid;
 
 use crate::db::schema::{clients, notifications};
 use crate::error::ApiResult;
+
+crate::string_enum! {
+    /// Delivery state of a notification.
+    DeliveryStatus {
+        Pending => "pending",
+        Delivered => "delivered",
+        Failed => "failed",
+    }
+}
 
 /// Event type of a referral status change.
 pub const REFERRAL_STATUS_CHANGED: &str = "referral.status_changed";

@@ -181,7 +181,8 @@ pub async fn caseload(
         let facts = UserFacts {
             user_id,
             municipality_code,
-            served_municipalities: queries::served_municipalities(tx.conn, user_id).await?,
+            served_municipalities: crate::auth::queries::served_municipalities(tx.conn, user_id)
+                .await?,
         };
         tx.enforce(policy::read_caseload(&me, &facts), "user", event.clone())
             .await?;

@@ -205,11 +205,16 @@ pub async fn bump_version(conn: &mut AsyncPgConnection, plan_id: PlanId) -> Quer
 }
 
 /// The current director assignment of a plan.
-#[derive(Debug, Clone, Queryable)]
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = director_assignments)]
 pub struct CurrentDirector {
+    #[diesel(column_name = id)]
     pub assignment_id: AssignmentId,
+    #[diesel(select_expression = users::id)]
     pub user_id: UserId,
+    #[diesel(select_expression = users::display_name)]
     pub display_name: String,
+    #[diesel(column_name = started_at)]
     pub since: DateTime<Utc>,
 }
 
@@ -222,12 +227,7 @@ pub async fn current_director(
         .inner_join(users::table)
         .filter(director_assignments::plan_id.eq(plan_id))
         .filter(director_assignments::ended_at.is_null())
-        .select((
-            director_assignments::id,
-            users::id,
-            users::display_name,
-            director_assignments::started_at,
-        ))
+        .select(CurrentDirector::as_select())
         .first(&mut conn)
         .await
         .optional()
@@ -310,9 +310,12 @@ pub async fn insert_assignment(
 }
 
 /// One director assignment, with its director's name.
-#[derive(Debug, Queryable)]
+#[derive(Debug, Queryable, Selectable)]
+#[diesel(table_name = director_assignments)]
 pub struct AssignmentRow {
+    #[diesel(select_expression = users::id)]
     pub user_id: UserId,
+    #[diesel(select_expression = users::display_name)]
     pub display_name: String,
     pub started_at: DateTime<Utc>,
     pub ended_at: Option<DateTime<Utc>>,
@@ -331,14 +334,7 @@ pub async fn assignments(
         .inner_join(users::table)
         .filter(director_assignments::plan_id.eq(plan_id))
         .order(director_assignments::started_at)
-        .select((
-            users::id,
-            users::display_name,
-            director_assignments::started_at,
-            director_assignments::ended_at,
-            director_assignments::assigned_by,
-            director_assignments::reason,
-        ))
+        .select(AssignmentRow::as_select())
         .into_boxed();
     if current_only {
         q = q.filter(director_assignments::ended_at.is_null());
@@ -442,18 +438,6 @@ pub async fn user_municipality(
         .first(conn)
         .await
         .optional()
-}
-
-/// The municipalities a GI worker serves besides its own.
-pub async fn served_municipalities(
-    conn: &mut AsyncPgConnection,
-    user: UserId,
-) -> QueryResult<Vec<String>> {
-    user_served_municipalities::table
-        .filter(user_served_municipalities::user_id.eq(user))
-        .select(user_served_municipalities::municipality_code)
-        .load(conn)
-        .await
 }
 
 /// An open plan a user directs.

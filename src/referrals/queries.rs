@@ -155,7 +155,8 @@ pub async fn insert_person(conn: &mut AsyncPgConnection, row: NewPersonRow<'_>) 
 }
 
 /// A person of a referral as stored; its BSN still encrypted.
-#[derive(Debug, Queryable)]
+#[derive(Debug, Queryable, Selectable)]
+#[diesel(table_name = referral_people)]
 pub struct PersonRow {
     pub referral_id: ReferralId,
     pub role: MemberRole,
@@ -174,14 +175,7 @@ pub async fn people(
     referral_people::table
         .filter(referral_people::referral_id.eq_any(ids))
         .order((referral_people::referral_id, referral_people::position))
-        .select((
-            referral_people::referral_id,
-            referral_people::role,
-            referral_people::given_name,
-            referral_people::family_name,
-            referral_people::birth_date,
-            referral_people::bsn_ciphertext,
-        ))
+        .select(PersonRow::as_select())
         .load(conn)
         .await
 }
