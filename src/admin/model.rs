@@ -61,16 +61,7 @@ pub struct Municipality {
 
 crate::page_type!(MunicipalityPage, Municipality, "A page of municipalities.");
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(rename_all = "camelCase")]
-#[into_params(parameter_in = Query)]
-pub struct PageParams {
-    /// Items per page, 1 to 200 (default 50).
-    #[param(minimum = 1, maximum = 200)]
-    pub limit: Option<i64>,
-    /// `nextCursor` of the previous page.
-    pub cursor: Option<String>,
-}
+pub use crate::http::pagination::PageParams;
 
 // ---------------------------------------------------------------- Teams
 

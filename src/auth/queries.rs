@@ -7,12 +7,12 @@ use diesel::prelude::*;
 use diesel::sql_types::{Int4, Int8, Nullable, Text, Timestamptz};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
+use crate::admin::model::ClientRow;
 use crate::config::AuthSettings;
 use crate::db::schema::{
     auth_sessions, client_municipalities, clients, login_failures, refresh_tokens,
     user_served_municipalities, users,
 };
-use crate::domain::referrals::ReferrerType;
 use crate::domain::{ClientId, ProviderId, Role, SessionId, TeamId, UserId};
 
 /// A session with its user, as a request's authentication needs it.
@@ -62,19 +62,7 @@ pub async fn served_municipalities(
         .await
 }
 
-/// A machine client as its requests need it.
-#[derive(Debug, Queryable, Selectable)]
-#[diesel(table_name = clients)]
-pub struct ClientRow {
-    pub id: ClientId,
-    pub name: String,
-    pub referrer_type: ReferrerType,
-    pub agb_code: Option<String>,
-    pub organisation_name: String,
-    pub scopes: Vec<String>,
-    pub active: bool,
-}
-
+/// A machine client as stored (its secrets and municipalities apart).
 pub async fn client(conn: &mut AsyncPgConnection, id: ClientId) -> QueryResult<Option<ClientRow>> {
     clients::table
         .find(id)

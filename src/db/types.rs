@@ -91,7 +91,7 @@ macro_rules! text_columns {
 
 /// A typed id as `uuid`.
 macro_rules! uuid_columns {
-    ($($t:ty),+ $(,)?) => {$(
+    ($($(#[$doc:meta])* $t:ty),+ $(,)?) => {$(
         as_expression!($t, SqlUuid);
 
         impl ToSql<SqlUuid, Pg> for $t {
@@ -127,18 +127,4 @@ text_columns!(
     DeliveryStatus,
 );
 
-uuid_columns!(
-    FamilyId,
-    MemberId,
-    PlanId,
-    UserId,
-    TeamId,
-    ProviderId,
-    InvolvementId,
-    ScalingId,
-    ReferralId,
-    ClientId,
-    SessionId,
-    AssignmentId,
-    NotificationId,
-);
+crate::domain::ids::every_id!(uuid_columns);

@@ -11,13 +11,14 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
 use crate::admin::model::UserSpec;
+use crate::admin::queries::insert_provider;
 use crate::admin::service::insert_user;
 use crate::care::catalogue::Catalogue;
 use crate::care::state::{derived_state, sync_signals};
-use crate::db::schema::{families, family_members, involvements, plans, providers, scaling_events};
+use crate::db::schema::{families, family_members, involvements, plans, scaling_events};
 use crate::domain::care::{direction, EndReason, InvolvementStatus};
 use crate::domain::signals::Thresholds;
-use crate::domain::{MunicipalityCode, Role};
+use crate::domain::{AgbCode, MunicipalityCode, ProviderId, Role};
 use crate::error::{ApiError, ApiResult};
 
 pub const PROVIDER_USER: &str = "zorg.rijnland";
@@ -298,16 +299,9 @@ pub async fn load(
         decided_by,
     };
     for (name, agb) in PROVIDERS {
-        let id = Uuid::now_v7();
-        diesel::insert_into(providers::table)
-            .values((
-                providers::id.eq(id),
-                providers::name.eq(name),
-                providers::agb_code.eq(agb),
-            ))
-            .execute(conn)
-            .await?;
-        ctx.providers.push((name, id));
+        let agb = AgbCode::parse(agb).map_err(ApiError::internal)?;
+        let provider = insert_provider(conn, ProviderId::new(), name, &agb).await?;
+        ctx.providers.push((name, provider.id.uuid()));
     }
     let spec = UserSpec {
         username: PROVIDER_USER.into(),

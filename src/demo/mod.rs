@@ -14,13 +14,14 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
 use crate::admin::model::UserSpec;
+use crate::admin::queries as admin;
 use crate::admin::service::insert_user;
 use crate::auth::password;
 use crate::crypto::keys::PurposeKeys;
 use crate::crypto::BsnVault;
-use crate::db::schema::{director_assignments, families, municipalities, plans, teams};
+use crate::db::schema::{director_assignments, families, municipalities, plans};
 use crate::domain::bsn::synthetic;
-use crate::domain::{MemberRole, MunicipalityCode, Role};
+use crate::domain::{MemberRole, MunicipalityCode, Role, TeamId};
 use crate::error::ApiError;
 use crate::families::model::MemberSpec;
 use crate::families::service::insert_member;
@@ -512,23 +513,12 @@ async fn load(conn: &mut AsyncPgConnection, vault: &BsnVault, hash: &str) -> Res
 
 async fn municipalities_and_teams(conn: &mut AsyncPgConnection) -> Result<Named, ApiError> {
     for (code, name) in MUNICIPALITIES {
-        diesel::insert_into(municipalities::table)
-            .values((municipalities::code.eq(code), municipalities::name.eq(name)))
-            .execute(conn)
-            .await?;
+        admin::insert_municipality(conn, code, name).await?;
     }
     let mut teams = Named::default();
     for (code, name) in TEAMS {
-        let id = Uuid::now_v7();
-        diesel::insert_into(teams::table)
-            .values((
-                teams::id.eq(id),
-                teams::municipality_code.eq(code),
-                teams::name.eq(name),
-            ))
-            .execute(conn)
-            .await?;
-        teams.0.push((*name, id));
+        let team = admin::insert_team(conn, TeamId::new(), code, name).await?;
+        teams.0.push((*name, team.id.uuid()));
     }
     Ok(teams)
 }

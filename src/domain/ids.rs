@@ -67,34 +67,44 @@ macro_rules! ids {
     )+};
 }
 
-ids! {
-    /// Id of a family.
-    FamilyId,
-    /// Id of a family member (a membership of one person in one family).
-    MemberId,
-    /// Id of a plan.
-    PlanId,
-    /// Id of a user account.
-    UserId,
-    /// Id of a JGT team.
-    TeamId,
-    /// Id of a care provider.
-    ProviderId,
-    /// Id of an involvement (one provider's care in a plan).
-    InvolvementId,
-    /// Id of a scaling event.
-    ScalingId,
-    /// Id of a referral.
-    ReferralId,
-    /// Id of a machine client (a GP, youth doctor or GI system).
-    ClientId,
-    /// Id of a login session.
-    SessionId,
-    /// Id of a director assignment.
-    AssignmentId,
-    /// Id of a notification to a client.
-    NotificationId,
+/// Every typed id, once, handed to `$apply`: this module defines them with
+/// `ids!`, and `db::types` maps them to `uuid` from the same list, so a new
+/// id cannot be defined without its database mapping.
+macro_rules! every_id {
+    ($apply:ident) => {
+        $apply! {
+        /// Id of a family.
+        FamilyId,
+        /// Id of a family member (a membership of one person in one family).
+        MemberId,
+        /// Id of a plan.
+        PlanId,
+        /// Id of a user account.
+        UserId,
+        /// Id of a JGT team.
+        TeamId,
+        /// Id of a care provider.
+        ProviderId,
+        /// Id of an involvement (one provider's care in a plan).
+        InvolvementId,
+        /// Id of a scaling event.
+        ScalingId,
+        /// Id of a referral.
+        ReferralId,
+        /// Id of a machine client (a GP, youth doctor or GI system).
+        ClientId,
+        /// Id of a login session.
+        SessionId,
+        /// Id of a director assignment.
+        AssignmentId,
+        /// Id of a notification to a client.
+        NotificationId,
+            }
+    };
 }
+pub(crate) use every_id;
+
+every_id!(ids);
 
 #[cfg(test)]
 mod tests {

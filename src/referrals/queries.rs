@@ -7,8 +7,7 @@ use diesel::sql_types::{Bool, Bytea, Date, Int8, Nullable, Text, Uuid as SqlUuid
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use crate::db::schema::{
-    clients, families, involvements, municipalities, plans, providers, referral_people, referrals,
-    teams, users,
+    clients, families, involvements, plans, providers, referral_people, referrals, teams, users,
 };
 use crate::domain::care::InvolvementStatus;
 use crate::domain::referrals::{MatchBasis, ReferralStatus, ReferrerType, Urgency};
@@ -230,12 +229,6 @@ pub async fn family_in_municipality(
     ))
     .get_result(conn)
     .await
-}
-
-pub async fn municipality_exists(conn: &mut AsyncPgConnection, code: &str) -> QueryResult<bool> {
-    diesel::select(diesel::dsl::exists(municipalities::table.find(code)))
-        .get_result(conn)
-        .await
 }
 
 /// The provider with this AGB code, and whether it takes new care.

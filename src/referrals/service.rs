@@ -187,7 +187,7 @@ async fn submit(tx: &mut Tx<'_>, s: Submission<'_>) -> ApiResult<(Submitted, boo
 /// The registered, active provider a referral asks for, if it names one.
 async fn requested_provider(tx: &mut Tx<'_>, spec: &ReferralSpec) -> ApiResult<Option<ProviderId>> {
     let municipality = spec.municipality.as_str();
-    if !queries::municipality_exists(tx.conn, municipality).await? {
+    if !crate::admin::queries::municipality_exists(tx.conn, municipality).await? {
         return Err(ApiError::unprocessable(
             ErrorCode::UnknownMunicipality,
             "The municipality is not registered.",

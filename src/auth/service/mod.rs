@@ -10,8 +10,18 @@
 pub mod oauth;
 pub mod session;
 
-use super::password;
+use super::{password, queries};
+use crate::audit::AuditEvent;
 use crate::error::{ApiError, ApiResult};
+use crate::tx::Tx;
+
+/// Counts a failed credential check towards the lockout of `key` and
+/// records its `login_failed` event.
+async fn record_failure(tx: &mut Tx<'_>, key: &str, event: AuditEvent) -> ApiResult<()> {
+    queries::count_failure(tx.conn, key, &tx.app.auth).await?;
+    event.record(tx.conn).await?;
+    Ok(())
+}
 
 /// Whether `secret` matches `stored` (a PHC string; `None`, an unknown
 /// account, is checked against a dummy so both take the same time), on the

@@ -4,7 +4,7 @@
 
 use serde_json::json;
 
-use super::verify_off_worker;
+use super::{record_failure, verify_off_worker};
 use crate::audit::AuditEvent;
 use crate::auth::model::{client_locked, invalid_client, ClientGrant, ClientToken};
 use crate::auth::queries::{self, ClientSecretRow};
@@ -66,7 +66,7 @@ pub async fn issue_client_token(
             // Answered after the transaction committed, so the counted
             // failure and its event stay.
             app.transaction(async |tx| {
-                record_failure(tx, ctx, client_id, &key, other.as_ref()).await
+                record_failure(tx, &key, failure(ctx, client_id, other.as_ref())).await
             })
             .await?;
             Err(invalid_client())
@@ -92,26 +92,21 @@ async fn look_up(
     Ok((client_id, queries::client_secret(tx.conn, client_id).await?))
 }
 
-/// Counts a failed token request towards the client's lockout and audits
-/// it, with the reason when the client exists.
-async fn record_failure(
-    tx: &mut Tx<'_>,
+/// The `login_failed` event of a token request, with the reason when the
+/// client exists.
+fn failure(
     ctx: &RequestContext,
     client_id: ClientId,
-    key: &str,
     client: Option<&ClientSecretRow>,
-) -> ApiResult<()> {
-    queries::count_failure(tx.conn, key, &tx.app.auth).await?;
-    let event = match client {
+) -> AuditEvent {
+    match client {
         Some(c) => login_failed(ctx)
             .client(client_id.uuid(), &c.organisation_name)
             .detail(json!({"reason": if c.active { "wrong_secret" } else { "disabled" }})),
         None => {
             login_failed(ctx).detail(json!({"reason": "unknown_client", "clientId": client_id}))
         }
-    };
-    event.record(tx.conn).await?;
-    Ok(())
+    }
 }
 
 fn login_failed(ctx: &RequestContext) -> AuditEvent {

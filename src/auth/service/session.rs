@@ -4,7 +4,7 @@
 use chrono::{Duration, Utc};
 use serde_json::json;
 
-use super::verify_off_worker;
+use super::{record_failure, verify_off_worker};
 use crate::audit::AuditEvent;
 use crate::auth::model::{
     account_locked, invalid_credentials, invalid_refresh_token, refresh_token_reused, LoginRequest,
@@ -55,7 +55,7 @@ pub async fn login(
         .transaction(async |tx| match &account {
             Some(a) if a.active && verified => Ok(Some(start_session(tx, ctx, &key, a).await?)),
             other => {
-                record_failure(tx, ctx, &key, other.as_ref()).await?;
+                record_failure(tx, &key, failure(ctx, other.as_ref())).await?;
                 Ok(None)
             }
         })
@@ -90,23 +90,15 @@ async fn start_session(
     Ok(pair)
 }
 
-/// Counts a failed login towards the lockout of `key` and audits it, with
-/// the reason when the account exists.
-async fn record_failure(
-    tx: &mut Tx<'_>,
-    ctx: &RequestContext,
-    key: &str,
-    account: Option<&LoginRow>,
-) -> ApiResult<()> {
-    queries::count_failure(tx.conn, key, &tx.app.auth).await?;
-    let event = match account {
+/// The `login_failed` event of a login, with the reason when the account
+/// exists.
+fn failure(ctx: &RequestContext, account: Option<&LoginRow>) -> AuditEvent {
+    match account {
         Some(a) => login_failed(ctx)
             .user(a.id.uuid(), a.role.as_str(), a.municipality_code.clone())
             .detail(json!({"reason": if a.active { "wrong_password" } else { "disabled" }})),
         None => login_failed(ctx).detail(json!({"reason": "unknown_user"})),
-    };
-    event.record(tx.conn).await?;
-    Ok(())
+    }
 }
 
 /// A new access token and a new refresh token of `session`.
