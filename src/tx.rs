@@ -123,6 +123,21 @@ impl Tx<'_> {
         }
     }
 
+    /// The logged-in user of `bearer` and the audit event of what it is
+    /// doing (`action` on `resource` `id`): what a service records when the
+    /// action succeeds, and what [`Tx::enforce`] records when it is refused.
+    pub async fn user_doing(
+        &mut self,
+        bearer: &Bearer,
+        action: &'static str,
+        resource: &'static str,
+        id: impl ToString,
+    ) -> ApiResult<(Principal, AuditEvent)> {
+        let me = self.user(bearer).await?;
+        let event = AuditEvent::by(&me, action, resource, id);
+        Ok((me, event))
+    }
+
     /// The user or machine client of `bearer`, if still valid.
     pub async fn caller(&mut self, bearer: &Bearer) -> ApiResult<Caller> {
         match &bearer.claims {

@@ -8,12 +8,14 @@ use super::queries;
 use crate::admin::queries::{count_registered, provider_exists, team_in_municipality};
 use crate::audit::AuditEvent;
 use crate::auth::principal::Bearer;
+use crate::auth::Principal;
 use crate::auth::{password, policy};
 use crate::crypto::SecretBox;
 use crate::domain::{ClientId, MunicipalityCode, NotificationId, ProviderId, Role, TeamId, UserId};
 use crate::error::{checked, validate, ApiError, ApiResult, ErrorCode};
 use crate::http::pagination::{finish, PageRequest};
 use crate::state::AppState;
+use crate::tx::Tx;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use diesel_async::AsyncPgConnection;
@@ -30,11 +32,8 @@ pub async fn create_municipality(
     input: NewMunicipality,
 ) -> ApiResult<Municipality> {
     app.transaction(async |tx| {
-        let me = tx.user(bearer).await?;
         // A refusal is recorded with the code the caller named.
-        let event = AuditEvent::by(&me, "create", "municipality", &input.code);
-        tx.enforce(policy::admin(&me), "municipality", event.clone())
-            .await?;
+        let (_, event) = as_admin(tx, bearer, "create", "municipality", &input.code).await?;
         let spec = input.parse()?;
         let code = spec.code.as_str();
         tracing::Span::current().record("municipality", code);
@@ -81,10 +80,7 @@ pub async fn list_municipalities(
 pub async fn create_team(app: &AppState, bearer: &Bearer, input: NewTeam) -> ApiResult<Team> {
     let id = TeamId::new();
     app.transaction(async |tx| {
-        let me = tx.user(bearer).await?;
-        let event = AuditEvent::by(&me, "create", "team", id);
-        tx.enforce(policy::admin(&me), "team", event.clone())
-            .await?;
+        let (_, event) = as_admin(tx, bearer, "create", "team", id).await?;
         let spec = input.parse()?;
         let municipality = spec.municipality.as_str();
         if !queries::municipality_exists(tx.conn, municipality).await? {
@@ -153,10 +149,7 @@ pub async fn create_provider(
     let id = ProviderId::new();
     tracing::Span::current().record("provider_id", tracing::field::display(id));
     app.transaction(async |tx| {
-        let me = tx.user(bearer).await?;
-        let event = AuditEvent::by(&me, "create", "provider", id);
-        tx.enforce(policy::admin(&me), "provider", event.clone())
-            .await?;
+        let (_, event) = as_admin(tx, bearer, "create", "provider", id).await?;
         let spec = input.parse()?;
         let provider = queries::insert_provider(tx.conn, id, &spec.name, &spec.agb_code).await?;
         event
@@ -209,10 +202,7 @@ pub async fn update_provider(
     input: ProviderUpdate,
 ) -> ApiResult<Provider> {
     app.transaction(async |tx| {
-        let me = tx.user(bearer).await?;
-        let event = AuditEvent::by(&me, "update", "provider", id);
-        tx.enforce(policy::admin(&me), "provider", event.clone())
-            .await?;
+        let (_, event) = as_admin(tx, bearer, "update", "provider", id).await?;
         let change = input.parse()?;
         let provider = queries::update_provider(tx.conn, id, &change)
             .await?
@@ -232,9 +222,7 @@ pub async fn update_provider(
 #[tracing::instrument(skip_all, fields(user_id = tracing::field::Empty))]
 pub async fn create_user(app: &AppState, bearer: &Bearer, input: NewUser) -> ApiResult<User> {
     app.transaction(async |tx| {
-        let me = tx.user(bearer).await?;
-        let event = AuditEvent::by(&me, "create", "user", "new");
-        tx.enforce(policy::admin(&me), "user", event).await?;
+        let (me, _) = as_admin(tx, bearer, "create", "user", "new").await?;
         let spec = input.parse()?;
         let hash = hash_secret(spec.password.clone()).await?;
         let id = UserId::from_uuid(insert_user(tx.conn, &spec, &hash).await?);
@@ -300,9 +288,7 @@ pub async fn insert_user(
 #[tracing::instrument(skip_all)]
 pub async fn list_users(app: &AppState, bearer: &Bearer, query: UserQuery) -> ApiResult<UserPage> {
     app.transaction(async |tx| {
-        let me = tx.user(bearer).await?;
-        let event = AuditEvent::by(&me, "search", "user", "list");
-        tx.enforce(policy::admin(&me), "user", event).await?;
+        as_admin(tx, bearer, "search", "user", "list").await?;
         let page = PageRequest::<UserId>::parse(query.limit, query.cursor.as_deref())?;
         let municipality = query.municipality()?;
         let rows = queries::list_users(
@@ -324,9 +310,7 @@ pub async fn list_users(app: &AppState, bearer: &Bearer, query: UserQuery) -> Ap
 #[tracing::instrument(skip_all, fields(user_id = %id))]
 pub async fn get_user(app: &AppState, bearer: &Bearer, id: UserId) -> ApiResult<User> {
     app.transaction(async |tx| {
-        let me = tx.user(bearer).await?;
-        let event = AuditEvent::by(&me, "read", "user", id);
-        tx.enforce(policy::admin(&me), "user", event).await?;
+        as_admin(tx, bearer, "read", "user", id).await?;
         queries::user(tx.conn, id)
             .await?
             .ok_or_else(|| ApiError::not_found("User"))
@@ -344,10 +328,7 @@ pub async fn update_user(
     input: UserUpdate,
 ) -> ApiResult<User> {
     app.transaction(async |tx| {
-        let me = tx.user(bearer).await?;
-        let event = AuditEvent::by(&me, "update", "user", id);
-        tx.enforce(policy::admin(&me), "user", event.clone())
-            .await?;
+        let (_, event) = as_admin(tx, bearer, "update", "user", id).await?;
         let change = input.parse()?;
         let current = queries::user(tx.conn, id)
             .await?
@@ -399,10 +380,7 @@ pub async fn create_client(
     let id = ClientId::new();
     tracing::Span::current().record("client_id", tracing::field::display(id));
     app.transaction(async |tx| {
-        let me = tx.user(bearer).await?;
-        let event = AuditEvent::by(&me, "create", "client", id);
-        tx.enforce(policy::admin(&me), "client", event.clone())
-            .await?;
+        let (me, event) = as_admin(tx, bearer, "create", "client", id).await?;
         let spec = input.parse()?;
         let secret = crate::auth::tokens::random_token();
         let hashed = hash_secret(secret.clone()).await?;
@@ -480,9 +458,7 @@ pub async fn list_clients(
     query: ClientQuery,
 ) -> ApiResult<ClientPage> {
     app.transaction(async |tx| {
-        let me = tx.user(bearer).await?;
-        let event = AuditEvent::by(&me, "search", "client", "list");
-        tx.enforce(policy::admin(&me), "client", event).await?;
+        as_admin(tx, bearer, "search", "client", "list").await?;
         let page = PageRequest::<ClientId>::parse(query.limit, query.cursor.as_deref())?;
         let rows = queries::list_clients(tx.conn, page.after, page.fetch()).await?;
         let (items, next_cursor) = finish(rows, page.limit, |c| c.id);
@@ -495,9 +471,7 @@ pub async fn list_clients(
 #[tracing::instrument(skip_all, fields(client_id = %id))]
 pub async fn get_client(app: &AppState, bearer: &Bearer, id: ClientId) -> ApiResult<Client> {
     app.transaction(async |tx| {
-        let me = tx.user(bearer).await?;
-        let event = AuditEvent::by(&me, "read", "client", id);
-        tx.enforce(policy::admin(&me), "client", event).await?;
+        as_admin(tx, bearer, "read", "client", id).await?;
         queries::client(tx.conn, id)
             .await?
             .ok_or_else(|| ApiError::not_found("Client"))
@@ -515,10 +489,7 @@ pub async fn update_client(
     input: ClientUpdate,
 ) -> ApiResult<Client> {
     app.transaction(async |tx| {
-        let me = tx.user(bearer).await?;
-        let event = AuditEvent::by(&me, "update", "client", id);
-        tx.enforce(policy::admin(&me), "client", event.clone())
-            .await?;
+        let (_, event) = as_admin(tx, bearer, "update", "client", id).await?;
         let change = input.parse()?;
         if !queries::update_client(tx.conn, id, &change).await? {
             return Err(ApiError::not_found("Client"));
@@ -547,8 +518,9 @@ pub async fn list_notifications(
     query: NotificationQuery,
 ) -> ApiResult<NotificationPage> {
     app.transaction(async |tx| {
-        let me = tx.user(bearer).await?;
-        let event = AuditEvent::by(&me, "read", "client_notifications", client_id);
+        let (me, event) = tx
+            .user_doing(bearer, "read", "client_notifications", client_id)
+            .await?;
         tx.enforce(policy::admin(&me), "client", event).await?;
         let page = PageRequest::<NotificationId>::parse(query.limit, query.cursor.as_deref())?;
         if !queries::client_exists(tx.conn, client_id).await? {
@@ -567,6 +539,22 @@ pub async fn list_notifications(
         Ok(NotificationPage { items, next_cursor })
     })
     .await
+}
+
+/// The admin behind `bearer` and the audit event of what it does
+/// (`action` on `resource` `id`). Anyone else gets the refusal, audited as
+/// `access_denied` with that event, in this transaction.
+async fn as_admin(
+    tx: &mut Tx<'_>,
+    bearer: &Bearer,
+    action: &'static str,
+    resource: &'static str,
+    id: impl ToString,
+) -> ApiResult<(Principal, AuditEvent)> {
+    let (me, event) = tx.user_doing(bearer, action, resource, id).await?;
+    tx.enforce(policy::admin(&me), resource, event.clone())
+        .await?;
+    Ok((me, event))
 }
 
 #[cfg(test)]

@@ -53,8 +53,9 @@ pub async fn list_events(
     q: AuditEventQuery,
 ) -> ApiResult<AuditEventPage> {
     app.transaction(async |tx| {
-        let me = tx.user(bearer).await?;
-        let event = AuditEvent::by(&me, "search", "audit_log", "events");
+        let (me, event) = tx
+            .user_doing(bearer, "search", "audit_log", "events")
+            .await?;
         let municipality = scope(tx, &me, q.municipality_code.as_deref(), &event).await?;
         let page = PageRequest::<i64>::parse(q.limit, q.cursor.as_deref())?;
         let (from, to) = q.checked_period()?;
@@ -102,8 +103,9 @@ pub struct Export {
 pub async fn export(app: &AppState, bearer: &Bearer, q: ExportQuery) -> ApiResult<Export> {
     let (spec, municipality, url) = app
         .transaction(async |tx| {
-            let me = tx.user(bearer).await?;
-            let event = AuditEvent::by(&me, "export", "audit_log", "export");
+            let (me, event) = tx
+                .user_doing(bearer, "export", "audit_log", "export")
+                .await?;
             let municipality = scope(tx, &me, q.municipality_code.as_deref(), &event).await?;
             let (from, to) = q.checked_period()?;
             let spec = ExportSpec {
@@ -149,8 +151,9 @@ pub async fn export(app: &AppState, bearer: &Bearer, q: ExportQuery) -> ApiResul
 #[tracing::instrument(skip_all)]
 pub async fn verify(app: &AppState, bearer: &Bearer, q: VerifyQuery) -> ApiResult<Verification> {
     app.transaction(async |tx| {
-        let me = tx.user(bearer).await?;
-        let event = AuditEvent::by(&me, "verify", "audit_log", "verify");
+        let (me, event) = tx
+            .user_doing(bearer, "verify", "audit_log", "verify")
+            .await?;
         // Verification reveals sequence numbers only, no content: any
         // auditor may check the one chain all municipalities share.
         scope(tx, &me, None, &event).await?;
@@ -181,8 +184,7 @@ pub async fn emergency_accesses(
     q: EmergencyAccessQuery,
 ) -> ApiResult<EmergencyAccessPage> {
     app.transaction(async |tx| {
-        let me = tx.user(bearer).await?;
-        let event = AuditEvent::by(&me, "read", "audit_log", "emergency_accesses");
+        let (me, event) = tx.user_doing(bearer, "read", "audit_log", "emergency_accesses").await?;
         tx.enforce(policy::review_emergency_access(&me), "audit log", event.clone())
             .await?;
         // The policy admits only callers with a municipality; the list is theirs.
@@ -238,8 +240,9 @@ pub async fn access_log(
     q: AccessLogQuery,
 ) -> ApiResult<AccessLogPage> {
     app.transaction(async |tx| {
-        let me = tx.user(bearer).await?;
-        let event = AuditEvent::by(&me, "read", "access_log", family_id);
+        let (me, event) = tx
+            .user_doing(bearer, "read", "access_log", family_id)
+            .await?;
         // Admins never see family data: refused before anything is looked
         // up. (`families::access::authorize` admits case roles only; the
         // auditor reads the log too, so the facts are loaded here.)

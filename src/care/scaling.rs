@@ -36,8 +36,7 @@ pub async fn scale_plan(
     step: ScalingStep,
 ) -> ApiResult<Plan> {
     app.transaction(async |tx| {
-        let me = tx.user(bearer).await?;
-        let event = AuditEvent::by(&me, "scale", "plan", plan_id);
+        let (me, event) = tx.user_doing(bearer, "scale", "plan", plan_id).await?;
         let facts = authorize_plan(tx, &me, plan_id, policy::change_plan, event.clone()).await?;
         let (reason, forms) = step.parse(&app.catalogue)?;
         let today = Utc::now().date_naive();

@@ -53,8 +53,7 @@ pub async fn create_involvement(
     let id = InvolvementId::new();
     tracing::Span::current().record("involvement_id", tracing::field::display(id));
     app.transaction(async |tx| {
-        let me = tx.user(bearer).await?;
-        let event = AuditEvent::by(&me, "create", "involvement", id);
+        let (me, event) = tx.user_doing(bearer, "create", "involvement", id).await?;
         let facts = authorize_plan(tx, &me, plan_id, policy::change_plan, event.clone()).await?;
         let spec = input.parse(&app.catalogue, Utc::now().date_naive())?;
         lock_for_change(tx.conn, &me, &facts, plan_id, None).await?;
@@ -97,8 +96,7 @@ pub async fn start_involvement(
     input: StartInvolvement,
 ) -> ApiResult<Involvement> {
     app.transaction(async |tx| {
-        let me = tx.user(bearer).await?;
-        let event = AuditEvent::by(&me, "start", "involvement", id);
+        let (me, event) = tx.user_doing(bearer, "start", "involvement", id).await?;
         let access = authorize_involvement(tx, &me, id, event.clone()).await?;
         let mut v = Invalid::new();
         let today = Utc::now().date_naive();
@@ -143,8 +141,7 @@ pub async fn end_involvement(
     input: EndInvolvement,
 ) -> ApiResult<Involvement> {
     app.transaction(async |tx| {
-        let me = tx.user(bearer).await?;
-        let event = AuditEvent::by(&me, "end", "involvement", id);
+        let (me, event) = tx.user_doing(bearer, "end", "involvement", id).await?;
         let access = authorize_involvement(tx, &me, id, event.clone()).await?;
         let mut v = Invalid::validated(&input);
         let today = Utc::now().date_naive();
@@ -176,8 +173,9 @@ pub async fn list_own_involvements(
     q: WorklistQuery,
 ) -> ApiResult<InvolvementPage> {
     app.transaction(async |tx| {
-        let me = tx.user(bearer).await?;
-        let event = AuditEvent::by(&me, "search", "involvement", "worklist");
+        let (me, event) = tx
+            .user_doing(bearer, "search", "involvement", "worklist")
+            .await?;
         let decision = policy::provider_worklist(&me);
         tx.enforce(decision, "involvement", event.clone()).await?;
         let (Some(provider), Some(municipality)) = (me.provider_id, me.municipality_code.clone())

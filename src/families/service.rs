@@ -29,8 +29,8 @@ pub async fn create_family(app: &AppState, bearer: &Bearer, input: NewFamily) ->
     let family_id = FamilyId::new();
     tracing::Span::current().record("family_id", tracing::field::display(family_id));
     app.transaction(async |tx| {
-        let me = tx.user(bearer).await?;
-        let event = AuditEvent::by(&me, "create", "family", family_id).family(family_id);
+        let (me, event) = tx.user_doing(bearer, "create", "family", family_id).await?;
+        let event = event.family(family_id);
         tx.enforce(policy::case_role(&me), "family", event.clone())
             .await?;
         let spec = input.parse()?;
@@ -65,8 +65,7 @@ pub async fn list_families(
     q: FamilyQuery,
 ) -> ApiResult<FamilyPage> {
     app.transaction(async |tx| {
-        let me = tx.user(bearer).await?;
-        let event = AuditEvent::by(&me, "search", "family", "search");
+        let (me, event) = tx.user_doing(bearer, "search", "family", "search").await?;
         tx.enforce(policy::case_role(&me), "family", event.clone())
             .await?;
         let page = PageRequest::<FamilyId>::parse(q.limit, q.cursor.as_deref())?;
@@ -144,8 +143,7 @@ pub async fn get_family(
     id: FamilyId,
 ) -> ApiResult<Family> {
     app.transaction(async |tx| {
-        let me = tx.user(bearer).await?;
-        let event = AuditEvent::by(&me, "read", "family", id);
+        let (me, event) = tx.user_doing(bearer, "read", "family", id).await?;
         let of = FactsOf::Family(id);
         let grant = authorize_read(tx, &me, of, reason, event.clone(), "family").await?;
         let family = load_family(tx.conn, &app.vault, id).await?;
@@ -164,8 +162,7 @@ pub async fn update_family(
     update: FamilyUpdate,
 ) -> ApiResult<Family> {
     app.transaction(async |tx| {
-        let me = tx.user(bearer).await?;
-        let event = AuditEvent::by(&me, "update", "family", id);
+        let (me, event) = tx.user_doing(bearer, "update", "family", id).await?;
         let facts = authorize_write(tx, &me, id, event.clone()).await?;
         let event = event
             .family(id)
@@ -210,8 +207,7 @@ pub async fn add_member(
     input: NewMember,
 ) -> ApiResult<Member> {
     app.transaction(async |tx| {
-        let me = tx.user(bearer).await?;
-        let event = AuditEvent::by(&me, "create", "member", id);
+        let (me, event) = tx.user_doing(bearer, "create", "member", id).await?;
         let facts = authorize_write(tx, &me, id, event).await?;
         let spec = input.parse()?;
         let member_id = insert_member(tx.conn, &app.vault, id, &spec, "bsn").await?;
@@ -236,8 +232,7 @@ pub async fn update_member(
     update: MemberUpdate,
 ) -> ApiResult<Member> {
     app.transaction(async |tx| {
-        let me = tx.user(bearer).await?;
-        let event = AuditEvent::by(&me, "update", "member", member_id);
+        let (me, event) = tx.user_doing(bearer, "update", "member", member_id).await?;
         let facts = authorize_write(tx, &me, id, event.clone()).await?;
         let change = MemberEdit::parse(&update)?;
         let current = queries::member(tx.conn, id, member_id, true)

@@ -49,8 +49,7 @@ pub async fn assign_director(
     change: DirectorChange,
 ) -> ApiResult<(DirectorAssignment, i32)> {
     app.transaction(async |tx| {
-        let me = tx.user(bearer).await?;
-        let event = AuditEvent::by(&me, "handover", "plan", plan_id);
+        let (me, event) = tx.user_doing(bearer, "handover", "plan", plan_id).await?;
         let facts = authorize_plan(tx, &me, plan_id, policy::change_plan, event.clone()).await?;
         Invalid::validated(&change).into_result()?;
         let reason = checked(crate::domain::text::required(&change.reason, 2000))?;

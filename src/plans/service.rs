@@ -126,8 +126,7 @@ pub async fn create_plan(
     // A race lost at the unique index of open plans is run again: the second
     // run finds the plan that won and names it (`openPlanId`).
     app.transaction_retrying(async |tx| {
-        let me = tx.user(bearer).await?;
-        let event = AuditEvent::by(&me, "create", "plan", plan_id);
+        let (me, event) = tx.user_doing(bearer, "create", "plan", plan_id).await?;
         let of = FactsOf::Family(family_id);
         let facts = authorize(tx, &me, of, policy::open_plan, event.clone(), "family").await?;
         let event = event
@@ -206,8 +205,7 @@ pub async fn get_current_plan(
     family_id: FamilyId,
 ) -> ApiResult<Plan> {
     app.transaction(async |tx| {
-        let me = tx.user(bearer).await?;
-        let event = AuditEvent::by(&me, "read", "plan", "current");
+        let (me, event) = tx.user_doing(bearer, "read", "plan", "current").await?;
         let of = FactsOf::Family(family_id);
         let grant = authorize_read(tx, &me, of, reason, event, "family").await?;
         let row = queries::open_plan_of(tx.conn, family_id)
@@ -322,8 +320,7 @@ pub async fn update_plan(
     update: PlanUpdate,
 ) -> ApiResult<Plan> {
     app.transaction(async |tx| {
-        let me = tx.user(bearer).await?;
-        let event = AuditEvent::by(&me, "update", "plan", plan_id);
+        let (me, event) = tx.user_doing(bearer, "update", "plan", plan_id).await?;
         let facts = authorize_plan(tx, &me, plan_id, policy::change_plan, event.clone()).await?;
         let expected = if_match?;
         Invalid::validated(&update).into_result()?;
@@ -367,8 +364,7 @@ pub async fn close_plan(
     input: ClosePlan,
 ) -> ApiResult<Plan> {
     app.transaction(async |tx| {
-        let me = tx.user(bearer).await?;
-        let event = AuditEvent::by(&me, "close", "plan", plan_id);
+        let (me, event) = tx.user_doing(bearer, "close", "plan", plan_id).await?;
         let facts = authorize_plan(tx, &me, plan_id, policy::change_plan, event.clone()).await?;
         let spec = input.parse()?;
         lock_for_change(tx.conn, &me, &facts, plan_id, expected).await?;

@@ -70,8 +70,7 @@ pub async fn accept_referral(
 ) -> ApiResult<Referral> {
     let (view, notified) = app
         .transaction(async |tx| {
-            let me = tx.user(bearer).await?;
-            let event = AuditEvent::by(&me, "accept", "referral", id);
+            let (me, event) = tx.user_doing(bearer, "accept", "referral", id).await?;
             let event = authorize_decision(tx, &me, id, event).await?;
             let row = lock_undecided(tx.conn, id).await?;
             let before = row.status;
@@ -202,8 +201,7 @@ pub async fn decline_referral(
 ) -> ApiResult<Referral> {
     let (view, notified) = app
         .transaction(async |tx| {
-            let me = tx.user(bearer).await?;
-            let event = AuditEvent::by(&me, "decline", "referral", id);
+            let (me, event) = tx.user_doing(bearer, "decline", "referral", id).await?;
             let event = authorize_decision(tx, &me, id, event).await?;
             let (reason, note) = parse_decline(&input)?;
             let row = lock_undecided(tx.conn, id).await?;

@@ -6,7 +6,6 @@ use serde_json::json;
 use super::model::{summarise, SummaryParams, SummaryReport};
 use super::queries;
 use crate::admin::queries::exists;
-use crate::audit::AuditEvent;
 use crate::auth::policy;
 use crate::auth::principal::Bearer;
 use crate::error::{ApiError, ApiResult};
@@ -22,8 +21,7 @@ pub async fn summary_report(
 ) -> ApiResult<SummaryReport> {
     app.transaction(async |tx| {
         queries::repeatable_read(tx.conn).await?;
-        let me = tx.user(bearer).await?;
-        let event = AuditEvent::by(&me, "read", "report", "summary");
+        let (me, event) = tx.user_doing(bearer, "read", "report", "summary").await?;
         // Roles without reports are refused before their input is looked at.
         tx.enforce(policy::reports(&me), "report", event.clone())
             .await?;
