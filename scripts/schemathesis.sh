@@ -47,9 +47,9 @@ DATA="$(mktemp -d /tmp/gezinsregie-ci.XXXXXX)"
 LOG="$DATA.server.log"
 BASE="http://127.0.0.1:$PORT"
 
-cargo build --quiet
+cargo build --locked --quiet
 # `cargo run` replaces itself with the server, so $! is the server's pid.
-GEZINSREGIE__DATA_DIR="$DATA" GEZINSREGIE__SERVER__PORT="$PORT" cargo run --quiet >"$LOG" 2>&1 &
+GEZINSREGIE__DATA_DIR="$DATA" GEZINSREGIE__SERVER__PORT="$PORT" cargo run --locked --quiet >"$LOG" 2>&1 &
 SERVER=$!
 cleanup() {
   if kill -0 "$SERVER" 2>/dev/null; then kill -INT "$SERVER" 2>/dev/null || true; sleep 5; kill -9 "$SERVER" 2>/dev/null || true; fi

@@ -35,7 +35,7 @@ pub async fn provider(w: &CaseWorld, name: &str, agb: &str) -> Uuid {
 
 async fn provider_actor(w: &CaseWorld, municipality: &str, provider: Uuid) -> Actor {
     let user = w.app.provider_user(municipality, provider).await;
-    let token = w.app.login(&user).await;
+    let token = w.app.session(&user).await;
     Actor { user, token }
 }
 

@@ -44,7 +44,7 @@ async fn actor(
     served: &[&str],
 ) -> Actor {
     let user = app.user_with(role, municipality, team, served).await;
-    let token = app.login(&user).await;
+    let token = app.session(&user).await;
     Actor { user, token }
 }
 

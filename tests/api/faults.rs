@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use crate::care_world::*;
 use crate::case_world::*;
-use crate::helpers::{purpose_keys, TestApp};
+use crate::helpers::{purpose_keys, test_settings, wait_until, TestApp};
 use crate::invariant_checks::assert_invariants_clean;
 
 /// Longest a request may take, whatever state the database is in.
@@ -287,10 +287,10 @@ async fn a_server_killed_under_write_load_loses_no_acknowledged_write() {
             })
         })
         .collect();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while acks.lock().unwrap().len() < 60 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_until(Duration::from_secs(30), async || {
+        acks.lock().unwrap().len() >= 60
+    })
+    .await;
     let still_writing = running.load(Ordering::SeqCst);
     victim.kill().await;
     for task in tasks {
@@ -389,10 +389,10 @@ async fn outage(
     writer: &Writer,
     base: &str,
     stage: &AtomicU8,
+    seen: &Mutex<Vec<Seen>>,
 ) {
     cluster.stop_with(mode).await.unwrap();
-    stage.fetch_add(1, Ordering::SeqCst);
-    let down_since = Instant::now();
+    let down = stage.fetch_add(1, Ordering::SeqCst) + 1;
     let probes = [
         (Method::GET, "/health/ready".to_owned(), None),
         (Method::GET, "/v1/families?limit=5".to_owned(), None),
@@ -412,12 +412,20 @@ async fn outage(
         );
         assert!(answer.elapsed < ANSWER_WITHIN, "{path}: {answer:?}");
     }
-    // Let the load run into the outage for a moment.
-    tokio::time::sleep_until((down_since + Duration::from_millis(1500)).into()).await;
+    // Let the load run into the outage: a few of its requests sent and
+    // answered while PostgreSQL is down (the caller asserts that some were).
+    wait_until(Duration::from_secs(10), async || {
+        seen.lock()
+            .unwrap()
+            .iter()
+            .filter(|s| s.sent == down && s.answered == down)
+            .count()
+            >= 3
+    })
+    .await;
     stage.fetch_add(1, Ordering::SeqCst);
     cluster.start_again(options).await.unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let recovered = loop {
+    let recovered = wait_until(Duration::from_secs(20), async || {
         let ready = send(&writer.client, base, Method::GET, "/health/ready", "", None).await;
         let write = send(
             &writer.client,
@@ -430,16 +438,14 @@ async fn outage(
         .await;
         if let (Ok(ready), Ok(write)) = (&ready, &write) {
             if ready.status == 200 && write.status == 201 {
-                break true;
+                return true;
             }
             assert!(ready.status == 200 || ready.is_unavailable(), "{ready:?}");
             assert!(write.status == 201 || write.is_unavailable(), "{write:?}");
         }
-        if Instant::now() > deadline {
-            break false;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+        false
+    })
+    .await;
     assert!(
         recovered,
         "the server did not recover within 20 s after PostgreSQL came back ({mode:?})"
@@ -479,6 +485,9 @@ async fn postgres_restarted_under_load_gives_503s_and_the_server_recovers_by_its
             .timeout(Duration::from_secs(30))
             .build()
             .unwrap(),
+        // The server process reads the same configuration files.
+        auth: test_settings(&url).auth,
+        fixtures: Default::default(),
     };
     let server = app
         .spawn_server_process_with(&[("GEZINSREGIE__DATABASE__ACQUIRE_TIMEOUT_SECONDS", "2")])
@@ -537,6 +546,7 @@ async fn postgres_restarted_under_load_gives_503s_and_the_server_recovers_by_its
                             .and_then(|a| a.id()),
                     });
                     // A client backing off a little, as a 503 asks it to.
+                    // This sleep paces the load; it waits for nothing.
                     if answer.is_ok_and(|a| a.status == 503) {
                         tokio::time::sleep(Duration::from_millis(50)).await;
                     }
@@ -556,17 +566,20 @@ async fn postgres_restarted_under_load_gives_503s_and_the_server_recovers_by_its
         .enumerate()
     {
         let up = 3 * cycle as u8;
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while successes(up) < 10 && Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        wait_until(Duration::from_secs(20), async || successes(up) >= 10).await;
         assert!(successes(up) >= 10, "the load runs before outage {cycle}");
-        outage(&cluster, &options, mode, &writer, &server.address, &stage).await;
+        outage(
+            &cluster,
+            &options,
+            mode,
+            &writer,
+            &server.address,
+            &stage,
+            &seen,
+        )
+        .await;
     }
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while successes(6) < 10 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_until(Duration::from_secs(20), async || successes(6) >= 10).await;
     stop.store(true, Ordering::SeqCst);
     for task in tasks {
         task.await.unwrap();
@@ -617,19 +630,14 @@ async fn postgres_restarted_under_load_gives_503s_and_the_server_recovers_by_its
     assert_invariants_clean(&url).await;
     // The server's sealer lived through both outages: it seals what is
     // left, and the trail verifies.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while w
-        .app
-        .count("SELECT count(*) AS n FROM audit_unsealed")
-        .await
-        > 0
-    {
-        assert!(
-            Instant::now() < deadline,
-            "the audit sealer stopped working"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let sealed = wait_until(Duration::from_secs(10), async || {
+        w.app
+            .count("SELECT count(*) AS n FROM audit_unsealed")
+            .await
+            == 0
+    })
+    .await;
+    assert!(sealed, "the audit sealer stopped working");
     let mut conn = w.app.conn().await;
     let report = gezinsregie::audit::chain::verify(&mut conn, None, None)
         .await

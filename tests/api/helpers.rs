@@ -4,21 +4,26 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use diesel::sql_types::{Bool, Bytea, Int8, Jsonb, Nullable, Text, Uuid as SqlUuid};
 use diesel::QueryableByName;
+use diesel_async::pooled_connection::PoolableConnection;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use gezinsregie::admin::model::UserSpec;
 use gezinsregie::admin::service::insert_user;
-use gezinsregie::config::{Keys, Settings};
+use gezinsregie::audit::AuditEvent;
+use gezinsregie::auth::queries::{insert_refresh_token, insert_session, login_account};
+use gezinsregie::auth::tokens::{hash_token, random_token, TokenIssuer};
+use gezinsregie::config::{AuthSettings, Keys, Settings};
 use gezinsregie::db::cluster::{ClusterOptions, LocalCluster};
-use gezinsregie::domain::{MunicipalityCode, Role};
+use gezinsregie::domain::{MunicipalityCode, Role, SessionId};
+use gezinsregie::http::request_context::RequestContext;
 use gezinsregie::startup::Application;
 use serde_json::Value;
-use tokio::sync::{Mutex, OnceCell};
+use tokio::sync::{Mutex, MutexGuard, OnceCell};
 use uuid::Uuid;
 
 pub const PASSWORD: &str = "test-password-123";
@@ -147,6 +152,13 @@ pub struct TestApp {
     pub address: String,
     pub db_url: String,
     pub client: reqwest::Client,
+    /// The auth settings the server runs with: [`TestApp::session`] opens
+    /// sessions and signs tokens the way that server does.
+    pub auth: AuthSettings,
+    /// The connection the fixture helpers share (municipalities, teams,
+    /// users, sessions): a world would otherwise open two dozen
+    /// connections one after the other. Opened on first use.
+    pub fixtures: Mutex<Option<AsyncPgConnection>>,
 }
 
 #[derive(Debug, Clone)]
@@ -182,7 +194,37 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
             .timeout(Duration::from_secs(60))
             .build()
             .expect("client"),
+        auth: settings.auth.clone(),
+        fixtures: Mutex::default(),
     }
+}
+
+/// How often [`wait_until`] looks.
+const POLL_EVERY: Duration = Duration::from_millis(20);
+
+/// Polls `condition` until it holds or `within` has passed; returns whether
+/// it held. For waiting on something another task or process does (a
+/// delivery, a log line, a sealer): the test waits as long as that takes
+/// and no longer, and the caller's own assertions then say what was wrong.
+pub async fn wait_until(within: Duration, mut condition: impl AsyncFnMut() -> bool) -> bool {
+    let deadline = Instant::now() + within;
+    loop {
+        if condition().await {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(POLL_EVERY).await;
+    }
+}
+
+/// [`wait_until`], failing the test when `condition` does not hold in time.
+pub async fn eventually(what: &str, within: Duration, condition: impl AsyncFnMut() -> bool) {
+    assert!(
+        wait_until(within, condition).await,
+        "timed out after {within:?} waiting for {what}"
+    );
 }
 
 #[derive(QueryableByName)]
@@ -274,8 +316,27 @@ impl TestApp {
         .expect("audit query")
     }
 
+    /// The fixture helpers' shared connection (see [`TestApp::fixtures`]);
+    /// a new one when there is none yet or the last one broke.
+    async fn fixture_conn(&self) -> MutexGuard<'_, Option<AsyncPgConnection>> {
+        let mut conn = self.fixtures.lock().await;
+        if conn.as_mut().is_none_or(|c| c.is_broken()) {
+            *conn = Some(self.conn().await);
+        }
+        conn
+    }
+
+    /// A statement on the fixture connection.
+    async fn fixture(&self, sql: &str) {
+        let mut conn = self.fixture_conn().await;
+        diesel::sql_query(sql)
+            .execute(conn.as_mut().expect("fixture connection"))
+            .await
+            .expect("statement");
+    }
+
     pub async fn municipality(&self, code: &str, name: &str) {
-        self.execute(&format!(
+        self.fixture(&format!(
             "INSERT INTO municipalities (code, name) VALUES ('{code}', '{name}')"
         ))
         .await;
@@ -283,7 +344,7 @@ impl TestApp {
 
     pub async fn team(&self, municipality: &str, name: &str) -> Uuid {
         let id = Uuid::now_v7();
-        self.execute(&format!("INSERT INTO teams (id, municipality_code, name) VALUES ('{id}', '{municipality}', '{name}')")).await;
+        self.fixture(&format!("INSERT INTO teams (id, municipality_code, name) VALUES ('{id}', '{municipality}', '{name}')")).await;
         id
     }
 
@@ -336,7 +397,8 @@ impl TestApp {
             provider_id,
             password: PASSWORD.into(),
         };
-        let mut conn = self.conn().await;
+        let mut conn = self.fixture_conn().await;
+        let conn = conn.as_mut().expect("fixture connection");
         let hash = password_hash().to_owned();
         let id = conn
             .transaction(async |c| insert_user(c, &spec, &hash).await)
@@ -356,6 +418,68 @@ impl TestApp {
         team: Option<Uuid>,
     ) -> TestUser {
         self.user_with(role, municipality, team, &[]).await
+    }
+
+    /// A session of `user` as a successful `POST /v1/auth/login` leaves it,
+    /// without the request and its password check: the `auth_sessions` row,
+    /// a refresh token (its hash stored) and the `login` audit event, in one
+    /// transaction as the server writes them, and an access token signed by
+    /// the issuer the server builds from the same keys and settings
+    /// ([`TokenIssuer::from_settings`]). Returns the access token.
+    ///
+    /// For every test that is not about logging in: a real login costs an
+    /// argon2 hash of CPU time, and the suite needs about a thousand
+    /// sessions. Tests of login, refresh, lockout, logout, password changes
+    /// and OAuth use [`TestApp::login`].
+    pub async fn session(&self, user: &TestUser) -> String {
+        self.session_pair(user).await["accessToken"]
+            .as_str()
+            .expect("access token")
+            .to_owned()
+    }
+
+    /// [`TestApp::session`], returning the whole token pair as the login
+    /// answers it.
+    pub async fn session_pair(&self, user: &TestUser) -> Value {
+        let mut conn = self.fixture_conn().await;
+        let conn = conn.as_mut().expect("fixture connection");
+        let account = login_account(conn, &user.username.to_lowercase())
+            .await
+            .expect("account query")
+            .filter(|a| a.active)
+            .unwrap_or_else(|| panic!("login of {} failed: no active account", user.username));
+        let session = SessionId::new();
+        let refresh = random_token();
+        let expires_at = chrono::Utc::now() + chrono::Duration::hours(self.auth.session_ttl_hours);
+        let ctx = RequestContext {
+            request_id: Uuid::new_v4().to_string(),
+            path: "/v1/auth/login".into(),
+            ip: Some("127.0.0.1".into()),
+        };
+        conn.transaction(async |c| {
+            insert_session(c, session, account.id, expires_at).await?;
+            insert_refresh_token(c, &hash_token(&refresh), session).await?;
+            AuditEvent::anonymous(&ctx, "login", "session")
+                .user(
+                    account.id.uuid(),
+                    account.role.as_str(),
+                    account.municipality_code.clone(),
+                )
+                .record(c)
+                .await
+        })
+        .await
+        .expect("session rows");
+        let issuer = TokenIssuer::from_settings(&purpose_keys(), &self.auth);
+        let access = issuer
+            .issue(account.id.uuid(), session.uuid(), account.role.as_str())
+            .expect("signing the access token");
+        serde_json::json!({
+            "accessToken": access,
+            "refreshToken": refresh,
+            "tokenType": "Bearer",
+            "expiresIn": issuer.ttl_seconds,
+        })
     }
 
     /// Logs in through the API and returns the access token.
@@ -432,22 +556,18 @@ impl TestApp {
             .spawn()
             .expect("starting the server binary");
         let address = format!("http://127.0.0.1:{port}");
-        let deadline = std::time::Instant::now() + Duration::from_secs(60);
-        loop {
-            let ready = self
-                .client
-                .get(format!("{address}/health/ready"))
-                .send()
-                .await;
-            if ready.is_ok_and(|r| r.status() == 200) {
-                break;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the second server process did not become ready"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        eventually(
+            "the second server process to be ready",
+            Duration::from_secs(60),
+            async || {
+                self.client
+                    .get(format!("{address}/health/ready"))
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status() == 200)
+            },
+        )
+        .await;
         ServerProcess {
             address,
             child,

@@ -9,7 +9,7 @@ use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use serde_json::{json, Value};
 
 use crate::case_world::*;
-use crate::helpers::{spawn_app_with, TestApp};
+use crate::helpers::{eventually, spawn_app_with, TestApp};
 use crate::referral_world::*;
 use gezinsregie::notifications::signing;
 
@@ -86,11 +86,24 @@ async fn receiver(failures: usize) -> Receiver {
 }
 
 async fn wait_for(what: &str, seconds: u64, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(seconds);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually(what, Duration::from_secs(seconds), async || done()).await;
+}
+
+/// Waits until a worker has recorded `n` notifications as delivered. A
+/// delivered notification is never claimed again, and the receiver keeps a
+/// hit before it answers, so from then on what the receiver has of them is
+/// all it gets.
+async fn wait_for_delivered(app: &TestApp, n: i64) {
+    eventually(
+        "the delivery to be recorded",
+        Duration::from_secs(10),
+        async || {
+            app.count("SELECT count(*) AS n FROM notifications WHERE status = 'delivered'")
+                .await
+                >= n
+        },
+    )
+    .await;
 }
 
 /// Checks every hit is correctly signed with the client's secret and that
@@ -137,8 +150,10 @@ async fn a_failing_receiver_gets_the_notification_after_backoff_exactly_once_acc
         rx.hits().iter().any(|h| h.accepted)
     })
     .await;
-    // Nothing more arrives once accepted.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Nothing more arrives once accepted: the worker recorded the delivery
+    // (a repeat sent later anyway would show up below, in the decline's
+    // place).
+    wait_for_delivered(&w.app, 1).await;
     let hits = rx.hits();
     assert_eq!(hits.len(), 4, "{hits:?}");
     let body = check_deliveries(&hits, &c.callback_secret);
@@ -216,13 +231,13 @@ async fn notifications_survive_a_killed_server() {
         ("GEZINSREGIE__NOTIFICATIONS__BACKOFF_BASE_MS", "1000"),
         ("GEZINSREGIE__NOTIFICATIONS__LEASE_SECONDS", "5"),
     ];
-    let first = w.app.spawn_server_process_with(&env).await;
+    let mut first = w.app.spawn_server_process_with(&env).await;
     let r = refer(&w.app, &c.token, &key(), referral(None, "HIS-R1")).await;
     assert_eq!(r.status, 201, "{}", r.body);
 
     wait_for("two failed attempts", 30, || rx.hits().len() >= 2).await;
-    drop(first); // SIGKILL: no shutdown, no goodbye
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // SIGKILL: no shutdown, no goodbye; returns once the process is gone.
+    first.kill().await;
     let before_restart = rx.hits().len();
     assert!(
         before_restart < 4,
@@ -235,7 +250,8 @@ async fn notifications_survive_a_killed_server() {
         rx.hits().iter().any(|h| h.accepted)
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Nothing more arrives once the delivery is recorded.
+    wait_for_delivered(&w.app, 1).await;
     let hits = rx.hits();
     check_deliveries(&hits, &c.callback_secret);
     assert_eq!(hits.len(), 4, "{hits:?}");

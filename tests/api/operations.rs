@@ -10,7 +10,7 @@ use diesel_async::RunQueryDsl;
 use serde_json::json;
 
 use crate::case_world::*;
-use crate::helpers::{spawn_app, test_keys};
+use crate::helpers::{eventually, spawn_app, test_keys};
 
 #[derive(QueryableByName, Debug)]
 struct Column {
@@ -145,7 +145,22 @@ async fn production_logs_are_json_with_request_ids_and_hold_no_secrets() {
         .send()
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Until the server process has logged the last request (its `handled`
+    // line, written when the answer is sent).
+    eventually(
+        "the failed login's `handled` line",
+        Duration::from_secs(10),
+        async || {
+            std::fs::read_to_string(&log_path).is_ok_and(|log| {
+                log.lines().any(|l| {
+                    l.contains("\"handled\"")
+                        && l.contains("\"/v1/auth/login\"")
+                        && l.contains("\"status\":401")
+                })
+            })
+        },
+    )
+    .await;
     drop(server);
 
     let log = std::fs::read_to_string(&log_path).unwrap();

@@ -197,7 +197,7 @@ async fn only_the_director_or_the_team_lead_changes_a_plan() {
             &[],
         )
         .await;
-    let other_token = w.app.login(&other_worker).await;
+    let other_token = w.app.session(&other_worker).await;
 
     let colleague = call(
         &w.app,
