@@ -181,14 +181,21 @@ def convert(workload, log_text, roles):
     # Ids the server made for this request: UUID v7 stamped after the
     # capture began (rows that existed before carry older stamps), or
     # random (v4) ones first seen in an INSERT (the request id, an
-    # idempotency key).
+    # idempotency key). A service may make the id of the row it creates
+    # just before it opens its transaction (to name it in the request's
+    # span), a millisecond or so before the BEGIN that starts the log: a v7
+    # id first seen in an INSERT counts as fresh when stamped up to a second
+    # before. The session, made by the login before the capture, is first
+    # seen in a SELECT.
     generated = {}
     seen = set()
     for sql, params in statements:
         inserts = sql.lstrip().upper().startswith("INSERT")
         for v in params.values():
             if v is not None and UUID.match(v) and v not in seen and v not in by_value:
-                fresh_v7 = v[14] == "7" and int(v[:8] + v[9:13], 16) >= started_ms
+                stamp = int(v[:8] + v[9:13], 16)
+                fresh_v7 = v[14] == "7" and (
+                    stamp >= started_ms or (inserts and stamp >= started_ms - 1000))
                 fresh_v4 = v[14] == "4" and inserts
                 if fresh_v7 or fresh_v4:
                     generated.setdefault(v, f"g{len(generated)}")
