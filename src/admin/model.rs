@@ -470,16 +470,22 @@ pub struct User {
     pub updated_at: DateTime<Utc>,
 }
 
+/// The municipality codes of `id` among `(owner, code)` pairs (a user's
+/// served municipalities, a client's), in their order.
+fn codes_of<I: PartialEq>(id: I, pairs: &[(I, String)]) -> Vec<String> {
+    pairs
+        .iter()
+        .filter(|(owner, _)| *owner == id)
+        .map(|(_, code)| code.clone())
+        .collect()
+}
+
 impl User {
     /// The account of `row`, with the municipalities it serves besides its
     /// home one (`served`: pairs of user and code, of any users).
     pub fn of(row: UserRow, served: &[(UserId, String)]) -> Self {
         Self {
-            served_municipality_codes: served
-                .iter()
-                .filter(|(id, _)| *id == row.id)
-                .map(|(_, code)| code.clone())
-                .collect(),
+            served_municipality_codes: codes_of(row.id, served),
             id: row.id,
             username: row.username,
             display_name: row.display_name,
@@ -704,11 +710,7 @@ impl Client {
     /// client and code, of any clients).
     pub fn of(row: ClientRow, served: &[(ClientId, String)]) -> Self {
         Self {
-            municipality_codes: served
-                .iter()
-                .filter(|(c, _)| *c == row.id)
-                .map(|(_, m)| m.clone())
-                .collect(),
+            municipality_codes: codes_of(row.id, served),
             id: row.id,
             name: row.name,
             referrer_type: row.referrer_type.code().to_owned(),

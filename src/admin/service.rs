@@ -224,7 +224,7 @@ pub async fn create_user(app: &AppState, bearer: &Bearer, input: NewUser) -> Api
     app.transaction(async |tx| {
         let (me, _) = as_admin(tx, bearer, "create", "user", "new").await?;
         let spec = input.parse()?;
-        let hash = hash_secret(spec.password.clone()).await?;
+        let hash = password::hash_off_worker(spec.password.clone()).await?;
         let id = UserId::from_uuid(insert_user(tx.conn, &spec, &hash).await?);
         tracing::Span::current().record("user_id", tracing::field::display(id));
         let user = queries::user(tx.conn, id)
@@ -340,7 +340,7 @@ pub async fn update_user(
             }
         }
         let hash = match &change.password {
-            Some(new) => Some(hash_secret(new.clone()).await?),
+            Some(new) => Some(password::hash_off_worker(new.clone()).await?),
             None => None,
         };
         queries::update_user(tx.conn, id, &change, hash.as_deref()).await?;
@@ -356,15 +356,6 @@ pub async fn update_user(
             .ok_or_else(|| ApiError::not_found("User"))
     })
     .await
-}
-
-/// The argon2id hash of a password or client secret, computed on the
-/// blocking pool so the worker thread keeps serving other requests.
-pub async fn hash_secret(secret: String) -> ApiResult<String> {
-    tokio::task::spawn_blocking(move || password::hash(&secret))
-        .await
-        .map_err(|e| ApiError::internal(anyhow::anyhow!("hashing task: {e}")))?
-        .map_err(ApiError::internal)
 }
 
 // ---------------------------------------------------------------- Machine clients
@@ -383,7 +374,7 @@ pub async fn create_client(
         let (me, event) = as_admin(tx, bearer, "create", "client", id).await?;
         let spec = input.parse()?;
         let secret = crate::auth::tokens::random_token();
-        let hashed = hash_secret(secret.clone()).await?;
+        let hashed = password::hash_off_worker(secret.clone()).await?;
         let sealer = &tx.app.callback_secrets;
         let (client, callback_secret) =
             insert_client(tx.conn, sealer, id, &spec, &hashed, Some(me.user_id)).await?;

@@ -1,5 +1,6 @@
 //! Password hashing with argon2id (OWASP parameters: 19 MiB, 2 passes).
-//! Hashing is CPU-heavy, so callers run it on the blocking pool.
+//! Hashing is CPU-heavy: the server runs it on the blocking pool
+//! ([`hash_off_worker`], [`verify_off_worker`]).
 //!
 //! Every hash runs in one of a few work-memory slots, allocated once and
 //! reused, rather than in 19 MiB allocated per call:
@@ -19,7 +20,28 @@ use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 
 use crate::domain::DomainError;
-use crate::error::ErrorCode;
+use crate::error::{ApiError, ApiResult, ErrorCode};
+
+/// [`hash`] on the blocking pool, so the hash never stalls an HTTP worker.
+pub async fn hash_off_worker(secret: String) -> ApiResult<String> {
+    tokio::task::spawn_blocking(move || hash(&secret))
+        .await
+        .map_err(|e| ApiError::internal(anyhow::anyhow!("hashing task: {e}")))?
+        .map_err(ApiError::internal)
+}
+
+/// Whether `secret` matches `stored` (a PHC string; `None`, an unknown
+/// account, is checked against a dummy so both take the same time), by
+/// [`verify`] on the blocking pool.
+pub async fn verify_off_worker(
+    secret: String,
+    stored: Option<String>,
+    what: &'static str,
+) -> ApiResult<bool> {
+    tokio::task::spawn_blocking(move || verify(&secret, stored.as_deref()))
+        .await
+        .map_err(|e| ApiError::internal(anyhow::anyhow!("{what}: {e}")))
+}
 
 fn params() -> Params {
     Params::new(19 * 1024, 2, 1, None).unwrap_or_default()

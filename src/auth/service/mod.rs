@@ -10,9 +10,9 @@
 pub mod oauth;
 pub mod session;
 
-use super::{password, queries};
+use super::queries;
 use crate::audit::AuditEvent;
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::tx::Tx;
 
 /// Counts a failed credential check towards the lockout of `key` and
@@ -21,17 +21,4 @@ async fn record_failure(tx: &mut Tx<'_>, key: &str, event: AuditEvent) -> ApiRes
     queries::count_failure(tx.conn, key, &tx.app.auth).await?;
     event.record(tx.conn).await?;
     Ok(())
-}
-
-/// Whether `secret` matches `stored` (a PHC string; `None`, an unknown
-/// account, is checked against a dummy so both take the same time), on the
-/// blocking pool so the hash never stalls an HTTP worker.
-async fn verify_off_worker(
-    secret: String,
-    stored: Option<String>,
-    what: &'static str,
-) -> ApiResult<bool> {
-    tokio::task::spawn_blocking(move || password::verify(&secret, stored.as_deref()))
-        .await
-        .map_err(|e| ApiError::internal(anyhow::anyhow!("{what}: {e}")))
 }

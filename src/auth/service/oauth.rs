@@ -4,9 +4,10 @@
 
 use serde_json::json;
 
-use super::{record_failure, verify_off_worker};
+use super::record_failure;
 use crate::audit::AuditEvent;
 use crate::auth::model::{client_locked, invalid_client, ClientGrant, ClientToken};
+use crate::auth::password::verify_off_worker;
 use crate::auth::queries::{self, ClientSecretRow};
 use crate::domain::ClientId;
 use crate::error::ApiResult;

@@ -4,12 +4,13 @@
 use chrono::{Duration, Utc};
 use serde_json::json;
 
-use super::{record_failure, verify_off_worker};
+use super::record_failure;
 use crate::audit::AuditEvent;
 use crate::auth::model::{
     account_locked, invalid_credentials, invalid_refresh_token, refresh_token_reused, LoginRequest,
     Me, RefreshRequest, TokenPair,
 };
+use crate::auth::password::verify_off_worker;
 use crate::auth::principal::Bearer;
 use crate::auth::queries::{self, LoginRow};
 use crate::auth::tokens::{hash_token, random_token};
