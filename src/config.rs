@@ -69,6 +69,11 @@ pub struct ServerSettings {
     pub cors_origins: Vec<String>,
     #[serde(default)]
     pub workers: usize,
+    /// Whether `host` came from `config/{GEZINSREGIE_ENV}.toml` or
+    /// `GEZINSREGIE__SERVER__HOST` rather than the embedded default: a
+    /// production server binds only where it was told to.
+    #[serde(skip)]
+    pub host_configured: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -236,26 +241,35 @@ impl Settings {
     pub fn load_from(config_dir: &Path) -> anyhow::Result<Self> {
         let environment = Environment::from_env()?;
         let env_file = config_dir.join(format!("{}.toml", environment.as_str()));
+        let env_vars = || {
+            config::Environment::with_prefix("GEZINSREGIE")
+                .prefix_separator("__")
+                .separator("__")
+                .list_separator(",")
+                .with_list_parse_key("server.cors_origins")
+                .try_parsing(true)
+        };
         let built = config::Config::builder()
             .add_source(config::File::from_str(
                 DEFAULT_TOML,
                 config::FileFormat::Toml,
             ))
+            .add_source(config::File::from(env_file.clone()).required(false))
+            .add_source(env_vars())
+            .build()
+            .context("reading configuration")?;
+        // The same layers without the embedded defaults: what the operator
+        // set, as opposed to what the program assumed.
+        let explicit = config::Config::builder()
             .add_source(config::File::from(env_file).required(false))
-            .add_source(
-                config::Environment::with_prefix("GEZINSREGIE")
-                    .prefix_separator("__")
-                    .separator("__")
-                    .list_separator(",")
-                    .with_list_parse_key("server.cors_origins")
-                    .try_parsing(true),
-            )
+            .add_source(env_vars())
             .build()
             .context("reading configuration")?;
         let mut settings: Settings = built
             .try_deserialize()
             .context("configuration is invalid")?;
         settings.environment = environment;
+        settings.server.host_configured = explicit.get_string("server.host").is_ok();
         if let Ok(url) = std::env::var("DATABASE_URL") {
             if !url.is_empty() {
                 settings.database.url = Some(url);

@@ -10,7 +10,7 @@ mod serve;
 use anyhow::bail;
 use clap::{Parser, Subcommand};
 
-use crate::config::Settings;
+use crate::config::{Environment, Settings};
 use crate::crypto::keys::{self, PurposeKeys};
 use crate::db::cluster::{ClusterOptions, LocalCluster};
 use crate::domain::Role;
@@ -30,7 +30,8 @@ pub struct Cli {
 #[derive(Subcommand)]
 pub enum Command {
     /// Serve the API (the default). Without DATABASE_URL a private local
-    /// PostgreSQL is started in the data folder and filled with demo data.
+    /// PostgreSQL is started in the data folder and filled with demo data
+    /// (local mode only: production requires DATABASE_URL and server.host).
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,
@@ -71,6 +72,7 @@ pub enum Command {
         callback_url: Option<String>,
     },
     /// Load the synthetic demo data set (municipalities, teams, users, families).
+    /// Refused in production mode.
     /// With --families N, also bulk-generate N more synthetic families with
     /// plans, directors, care, scaling history and signals (for load tests).
     Demo {
@@ -169,10 +171,12 @@ fn parse_role(text: &str) -> Result<Role, String> {
     })
 }
 
-/// The database to use: DATABASE_URL, or the local cluster (started here).
+/// The database to use: DATABASE_URL, or the local cluster (started here;
+/// never in production).
 async fn database(settings: &Settings) -> anyhow::Result<(String, Option<LocalCluster>)> {
     match &settings.database.url {
         Some(url) => Ok((url.clone(), None)),
+        None if settings.environment == Environment::Production => bail!(NO_DATABASE_IN_PRODUCTION),
         None => {
             let cluster =
                 LocalCluster::start(&settings.data_dir, &ClusterOptions::default()).await?;
@@ -186,8 +190,41 @@ pub fn main() -> anyhow::Result<()> {
     actix_web::rt::System::new().block_on(run(Cli::parse()))
 }
 
+const NO_DATABASE_IN_PRODUCTION: &str =
+    "production mode needs DATABASE_URL (or GEZINSREGIE__DATABASE__URL): \
+     the private local PostgreSQL and its demo data are for local use only; refusing to start";
+
+/// What production mode refuses before anything is started or written: a
+/// command without a configured database (the private cluster is filled
+/// with demo accounts whose passwords are public), the `demo` command, and
+/// serving on an address nobody chose.
+fn refuse_in_production(settings: &Settings, command: Option<&Command>) -> anyhow::Result<()> {
+    if settings.environment != Environment::Production {
+        return Ok(());
+    }
+    match command {
+        Some(Command::Demo { .. }) => bail!(
+            "the demo command loads accounts with published passwords and a fixed client \
+             secret; it is refused in production mode (GEZINSREGIE_ENV=production)"
+        ),
+        Some(Command::Openapi) => return Ok(()),
+        _ => {}
+    }
+    if settings.database.url.is_none() {
+        bail!(NO_DATABASE_IN_PRODUCTION);
+    }
+    if matches!(command, None | Some(Command::Serve)) && !settings.server.host_configured {
+        bail!(
+            "production mode needs an explicit bind address: set GEZINSREGIE__SERVER__HOST \
+             (or server.host in config/production.toml); refusing to listen on a default"
+        );
+    }
+    Ok(())
+}
+
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let settings = Settings::load()?;
+    refuse_in_production(&settings, cli.command.as_ref())?;
     let serving = matches!(cli.command, None | Some(Command::Serve));
     telemetry::init(&settings.log, !serving);
     match cli.command.unwrap_or(Command::Serve) {

@@ -1,9 +1,10 @@
 //! `gezinsregie serve`: migrate, check the keys, load the demo into a
-//! private local cluster that is still empty, and serve until stopped.
+//! private local cluster that is still empty (never in production), and
+//! serve until stopped.
 
 use anyhow::{bail, Context};
 
-use crate::config::{Keys, Settings};
+use crate::config::{Environment, Keys, Settings};
 use crate::crypto::keys::{self, PurposeKeys};
 use crate::startup::Application;
 use crate::{db, demo};
@@ -36,7 +37,11 @@ async fn serve_on(settings: &Settings, keys: &Keys, url: &str, local: bool) -> a
     let purpose_keys = PurposeKeys::derive(keys);
     let mut conn = db::connect(url).await?;
     keys::check_against(&mut conn, &purpose_keys).await?;
-    if local && demo::database_is_empty(&mut conn).await? {
+    // Only ever the private cluster of a local run (production has none:
+    // cli::refuse_in_production), and checked again here because the demo
+    // accounts' passwords are in the README.
+    let demo_allowed = local && settings.environment != Environment::Production;
+    if demo_allowed && demo::database_is_empty(&mut conn).await? {
         crate::audit::chain::install(&purpose_keys)?;
         demo::load_if_absent(&mut conn, &purpose_keys).await?;
         demo::print_logins();
