@@ -290,6 +290,13 @@ impl Settings {
             decode_key("bsn_hash_key", self.secrets.bsn_hash_key.as_deref())?,
         );
         if let (Some(jwt), Some(enc), Some(hash)) = from_settings {
+            if self.environment == Environment::Production {
+                crate::crypto::keys::refuse_weak(&[
+                    ("jwt_key", &jwt),
+                    ("bsn_encryption_key", &enc),
+                    ("bsn_hash_key", &hash),
+                ])?;
+            }
             return Ok(Keys {
                 jwt,
                 bsn_encryption: enc,

@@ -86,6 +86,65 @@ impl PurposeKeys {
     }
 }
 
+/// Why a configured secret is too weak to protect children's data, if it
+/// is: a key typed by a person or copied from an example (all zeroes, one
+/// byte repeated, a short pattern repeated, a counting sequence, printable
+/// text, few distinct bytes) has far less than the 256 bits it pretends to.
+/// 32 random bytes have about 30 distinct values and are all printable
+/// ASCII with probability below 1e-13, so none of these refuses a real key.
+pub fn weakness(key: &[u8; 32]) -> Option<&'static str> {
+    if key.iter().all(|b| *b == 0) {
+        return Some("all zero bytes");
+    }
+    if let Some(period) = (1..=8).find(|p| key.iter().enumerate().all(|(i, b)| *b == key[i % p])) {
+        return Some(if period == 1 {
+            "one byte repeated"
+        } else {
+            "a short pattern repeated"
+        });
+    }
+    let step = key[1].wrapping_sub(key[0]);
+    if key.windows(2).all(|w| w[1].wrapping_sub(w[0]) == step) {
+        return Some("a counting sequence");
+    }
+    if key.iter().all(|b| (0x20..0x7f).contains(b)) {
+        return Some("printable text (a password, not random bytes)");
+    }
+    let mut seen = [false; 256];
+    for b in key {
+        seen[usize::from(*b)] = true;
+    }
+    if seen.iter().filter(|s| **s).count() < 16 {
+        return Some("too few distinct bytes (low entropy)");
+    }
+    None
+}
+
+/// Refuses weak secrets and one secret given for two purposes (which would
+/// make, say, the token key a way to the BSN hash key); production calls
+/// this before it touches the database.
+pub fn refuse_weak(named: &[(&str, &[u8; 32])]) -> anyhow::Result<()> {
+    for (name, key) in named {
+        if let Some(why) = weakness(key) {
+            anyhow::bail!(
+                "secret {name} is weak ({why}); refusing to start in production. \
+                 Generate one with `openssl rand -base64 32`"
+            );
+        }
+    }
+    for (i, (a, ka)) in named.iter().enumerate() {
+        for (b, kb) in &named[i + 1..] {
+            if ka == kb {
+                anyhow::bail!(
+                    "secrets {a} and {b} have the same value; every purpose needs its own \
+                     random key; refusing to start in production"
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
 /// A fingerprint of a key: an HMAC of a fixed text under it. It tells two
 /// keys apart and reveals nothing of either.
 fn fingerprint(key: &PurposeKey) -> Vec<u8> {
@@ -199,5 +258,57 @@ mod tests {
             hex,
             "3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf34007208d5b887185865"
         );
+    }
+
+    #[test]
+    fn weak_secrets_are_named_and_random_ones_pass() {
+        let mut pattern = [0u8; 32];
+        for (i, b) in pattern.iter_mut().enumerate() {
+            *b = [0xde, 0xad, 0xbe, 0xef][i % 4];
+        }
+        let mut counting = [0u8; 32];
+        for (i, b) in counting.iter_mut().enumerate() {
+            *b = i as u8;
+        }
+        let mut text = [0u8; 32];
+        text.copy_from_slice(b"correct horse battery staple!!!!");
+        let mut few = [0u8; 32];
+        for (i, b) in few.iter_mut().enumerate() {
+            *b = [1, 200, 3, 9, 77, 5, 130, 250, 19][(i * 7 + i / 3) % 9];
+        }
+        for (key, why) in [
+            ([0u8; 32], "zero"),
+            ([0x41; 32], "repeated"),
+            (pattern, "pattern"),
+            (counting, "counting"),
+            (text, "printable"),
+            (few, "distinct"),
+        ] {
+            let found = weakness(&key).unwrap_or_else(|| panic!("{why} passed"));
+            assert!(found.contains(why), "{why}: {found}");
+        }
+        for _ in 0..1000 {
+            let key: [u8; 32] = rand::random();
+            assert_eq!(weakness(&key), None, "{key:?}");
+        }
+    }
+
+    #[test]
+    fn one_secret_for_two_purposes_is_refused() {
+        let a: [u8; 32] = rand::random();
+        let b: [u8; 32] = rand::random();
+        assert!(refuse_weak(&[("jwt_key", &a), ("bsn_hash_key", &b)]).is_ok());
+        let refused = refuse_weak(&[
+            ("jwt_key", &a),
+            ("bsn_encryption_key", &b),
+            ("bsn_hash_key", &a),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(refused.contains("jwt_key and bsn_hash_key"), "{refused}");
+        let weak = refuse_weak(&[("jwt_key", &[0; 32])])
+            .unwrap_err()
+            .to_string();
+        assert!(weak.contains("jwt_key is weak"), "{weak}");
     }
 }

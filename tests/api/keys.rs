@@ -80,3 +80,70 @@ async fn bsns_written_before_the_fingerprints_are_not_read_with_unknown_keys() {
         0
     );
 }
+
+/// The binary in production mode with `secrets`, on a database it cannot
+/// reach: what it says and whether it stopped.
+async fn production_start(secrets: [[u8; 32]; 3]) -> (bool, String) {
+    use base64::Engine;
+    let b64 = |k: &[u8; 32]| base64::engine::general_purpose::STANDARD.encode(k);
+    let data_dir = std::env::temp_dir().join(format!("gezinsregie-weak-{}", uuid::Uuid::new_v4()));
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_gezinsregie"))
+        .arg("serve")
+        .env("GEZINSREGIE_ENV", "production")
+        // Nothing listens there: a server that reached the database would
+        // fail with a connection error, not with the key's name.
+        .env("DATABASE_URL", "postgres://gezinsregie@127.0.0.1:1/nowhere")
+        .env("GEZINSREGIE__SERVER__HOST", "127.0.0.1")
+        .env("GEZINSREGIE__SERVER__PORT", "0")
+        .env("GEZINSREGIE__DATA_DIR", &data_dir)
+        .env("GEZINSREGIE__SECRETS__JWT_KEY", b64(&secrets[0]))
+        .env("GEZINSREGIE__SECRETS__BSN_ENCRYPTION_KEY", b64(&secrets[1]))
+        .env("GEZINSREGIE__SECRETS__BSN_HASH_KEY", b64(&secrets[2]))
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(std::time::Duration::from_secs(30), out)
+        .await
+        .expect("the binary stops by itself")
+        .expect("the binary runs");
+    let _ = std::fs::remove_dir_all(&data_dir);
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// Issue 15 item 10: production refuses weak secrets (all zero, a repeated
+/// pattern) and one secret used for two purposes, naming them, before it
+/// touches the database.
+#[actix_web::test]
+async fn production_refuses_weak_and_shared_secrets_before_the_database() {
+    let strong = || -> [u8; 32] { rand::random() };
+    let (a, b, c) = (strong(), strong(), strong());
+
+    let (ok, said) = production_start([[0; 32], b, c]).await;
+    assert!(!ok && said.contains("jwt_key is weak"), "{said}");
+
+    let mut pattern = [0u8; 32];
+    for (i, byte) in pattern.iter_mut().enumerate() {
+        *byte = [0x13, 0x37][i % 2];
+    }
+    let (ok, said) = production_start([a, b, pattern]).await;
+    assert!(!ok && said.contains("bsn_hash_key is weak"), "{said}");
+
+    let (ok, said) = production_start([a, b, a]).await;
+    assert!(
+        !ok && said.contains("jwt_key and bsn_hash_key have the same value"),
+        "{said}"
+    );
+
+    // Strong, distinct secrets get past the check, to the database.
+    let (ok, said) = production_start([a, b, c]).await;
+    assert!(
+        !ok && !said.contains("weak") && !said.contains("same value"),
+        "{said}"
+    );
+}
