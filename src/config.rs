@@ -74,6 +74,45 @@ pub struct ServerSettings {
     /// production server binds only where it was told to.
     #[serde(skip)]
     pub host_configured: bool,
+    #[serde(default)]
+    pub limits: ServerLimits,
+}
+
+/// What one client may hold of the server (issue 15 item 2): time to send
+/// a request, connections in all, connections per peer.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct ServerLimits {
+    /// Time for the headers of a connection's first request (actix
+    /// `client_request_timeout`); later requests on a kept-alive connection
+    /// are bounded by `keep_alive_seconds` until their first byte.
+    pub header_timeout_ms: u64,
+    /// Time for a request body to arrive completely, counted from the end
+    /// of its headers; after it 408 `request_timeout` and the connection
+    /// is closed.
+    pub body_timeout_ms: u64,
+    /// An idle kept-alive connection is closed after this.
+    pub keep_alive_seconds: u64,
+    /// Open connections in all (split over the workers); further ones wait
+    /// in the listen backlog. Keep it under the open-file limit.
+    pub max_connections: usize,
+    /// Open connections per TCP peer address (not X-Forwarded-For); one
+    /// more is closed at once. 0: no limit. Behind a reverse proxy every
+    /// connection comes from the proxy: raise it to the proxy's pool or
+    /// set 0 and limit at the proxy.
+    pub max_connections_per_peer: usize,
+}
+
+impl Default for ServerLimits {
+    fn default() -> Self {
+        Self {
+            header_timeout_ms: 5000,
+            body_timeout_ms: 10_000,
+            keep_alive_seconds: 5,
+            max_connections: 4096,
+            max_connections_per_peer: 256,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

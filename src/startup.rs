@@ -3,6 +3,7 @@
 
 use std::net::TcpListener;
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_cors::Cors;
 use actix_web::dev::Server;
@@ -16,6 +17,7 @@ use utoipa_swagger_ui::SwaggerUi;
 use crate::config::{Keys, Settings};
 use crate::crypto::keys::PurposeKeys;
 use crate::db::DbPool;
+use crate::http::limits::{self, PeerLimit};
 use crate::http::{extract, get_served_elsewhere, problemize, request_context};
 use crate::openapi::ApiDoc;
 use crate::state::AppState;
@@ -96,8 +98,12 @@ fn run(listener: TcpListener, state: Arc<AppState>, settings: &Settings) -> anyh
     // db::install_worker_pool); at least two each, so one slow request does
     // not hold up every other request of its worker.
     let per_worker = settings.database.pool_size.div_ceil(workers).max(2);
-    let wait = std::time::Duration::from_secs(settings.database.acquire_timeout_seconds);
+    let wait = Duration::from_secs(settings.database.acquire_timeout_seconds);
     let database_url = settings.database.url.clone();
+    let limits = settings.server.limits.clone();
+    let body_timeout = Duration::from_millis(limits.body_timeout_ms);
+    let peers = PeerLimit::new(limits.max_connections_per_peer);
+    limits::warn_if_fd_limit_low(limits.max_connections, settings.database.pool_size);
     let server = HttpServer::new(move || {
         // Runs on each worker's own thread.
         if let Some(url) = &database_url {
@@ -109,6 +115,9 @@ fn run(listener: TcpListener, state: Arc<AppState>, settings: &Settings) -> anyh
         App::new()
             .app_data(state.clone())
             .app_data(web::PathConfig::default().error_handler(extract::path_error))
+            .wrap(from_fn(move |req, next| {
+                limits::body_deadline(req, next, body_timeout)
+            }))
             .wrap(ErrorHandlers::new().default_handler(problemize))
             .wrap(cors(&origins))
             .wrap(metrics.clone())
@@ -122,6 +131,10 @@ fn run(listener: TcpListener, state: Arc<AppState>, settings: &Settings) -> anyh
             .service(web::redirect("/docs", "/docs/"))
             .service(web::scope("/v1").configure(api_routes))
     })
+    .on_connect(move |conn, data| peers.on_connect(conn, data))
+    .client_request_timeout(Duration::from_millis(limits.header_timeout_ms))
+    .keep_alive(Duration::from_secs(limits.keep_alive_seconds))
+    .max_connections(limits::per_worker(limits.max_connections, workers))
     .listen(listener)?
     .shutdown_timeout(10);
     Ok(server.workers(workers).run())

@@ -13,6 +13,7 @@ crate::string_enum! {
         UnreadableBody => "unreadable_body",
         UnsupportedMediaType => "unsupported_media_type",
         PayloadTooLarge => "payload_too_large",
+        RequestTimeout => "request_timeout",
         NotFound => "not_found",
         MethodNotAllowed => "method_not_allowed",
         HttpError => "http_error",

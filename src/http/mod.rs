@@ -4,6 +4,7 @@
 
 pub mod access_reason;
 pub mod extract;
+pub mod limits;
 pub mod objects_only;
 pub mod pagination;
 pub mod request_context;

@@ -36,5 +36,6 @@ mod referral_world;
 mod referrals;
 mod reports;
 mod retention;
+mod slow_clients;
 mod structure;
 mod two_processes;
