@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{Int4, Int8, Nullable, Text, Timestamptz};
+use diesel::sql_types::{Int4, Int8, Text};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use crate::admin::model::ClientRow;
@@ -134,60 +134,94 @@ pub async fn login_account(
         .optional()
 }
 
-/// Seconds `key` (a lowercased username, or `client:<id>`) stays locked,
-/// if it is.
-pub async fn locked_for(conn: &mut AsyncPgConnection, key: &str) -> QueryResult<Option<u64>> {
-    let locked_until: Option<Option<DateTime<Utc>>> = login_failures::table
-        .find(key)
-        .select(login_failures::locked_until)
-        .first(conn)
-        .await
-        .optional()?;
-    Ok(locked_until
-        .flatten()
-        .map(|until| (until - Utc::now()).num_seconds())
-        .filter(|s| *s > 0)
-        .map(|s| s as u64))
+/// What reserving a password check came to.
+pub enum Reservation {
+    /// The check may run; it is counted already.
+    Granted,
+    /// `key` is locked for this many more seconds: no check runs.
+    Locked(u64),
 }
 
 #[derive(QueryableByName)]
-struct Locked {
-    #[diesel(sql_type = Nullable<Timestamptz>)]
-    locked_until: Option<DateTime<Utc>>,
+struct Reserved {
+    #[diesel(sql_type = Int4)]
+    #[allow(dead_code)]
+    failure_count: i32,
 }
 
-/// Counts a failure for `key` within the lockout window; returns until
-/// when it is locked, if this failure locked it.
-pub async fn count_failure(
+/// Reserves one password check for `key` (a lowercased username, or
+/// `client:<id>`) before the hash runs, or says how long `key` is locked.
+///
+/// Issue 15 item 4: counting failures after the hash let any number of
+/// concurrent attempts past a check of the lock made before them. Here the
+/// reservation is one conditional upsert: concurrent ones queue on the row
+/// lock and each sees the count the one before it left, so no more than
+/// `lockout_threshold` checks run per window, however many arrive at once.
+/// The check that reaches the threshold locks `key` at once; if it turns
+/// out right, [`finish_success`] lifts the lock again.
+pub async fn reserve_check(
     conn: &mut AsyncPgConnection,
     key: &str,
     settings: &AuthSettings,
-) -> QueryResult<Option<DateTime<Utc>>> {
-    let row: Locked = diesel::sql_query(
-        "INSERT INTO login_failures AS lf (username_key, failure_count, window_started_at, locked_until)
-         VALUES ($1, 1, now(), CASE WHEN 1 >= $3 THEN now() + make_interval(mins => $4::int) END)
+) -> QueryResult<Reservation> {
+    let reserved: Option<Reserved> = diesel::sql_query(
+        "INSERT INTO login_failures AS lf
+           (username_key, failure_count, window_started_at, locked_until, checks_in_flight)
+         VALUES ($1, 1, now(), CASE WHEN 1 >= $3 THEN now() + make_interval(mins => $4::int) END, 1)
          ON CONFLICT (username_key) DO UPDATE SET
            failure_count = CASE WHEN lf.window_started_at < now() - make_interval(mins => $2::int)
                                 THEN 1 ELSE lf.failure_count + 1 END,
            window_started_at = CASE WHEN lf.window_started_at < now() - make_interval(mins => $2::int)
                                 THEN now() ELSE lf.window_started_at END,
+           checks_in_flight = CASE WHEN lf.window_started_at < now() - make_interval(mins => $2::int)
+                                THEN 1 ELSE lf.checks_in_flight + 1 END,
            locked_until = CASE WHEN (CASE WHEN lf.window_started_at < now() - make_interval(mins => $2::int)
                                           THEN 1 ELSE lf.failure_count + 1 END) >= $3
                                THEN now() + make_interval(mins => $4::int) END
-         RETURNING locked_until",
+         WHERE lf.locked_until IS NULL OR lf.locked_until <= now()
+         RETURNING failure_count",
     )
     .bind::<Text, _>(key)
     .bind::<Int8, _>(settings.lockout_window_minutes)
     .bind::<Int4, _>(settings.lockout_threshold)
     .bind::<Int8, _>(settings.lockout_minutes)
     .get_result(conn)
-    .await?;
-    Ok(row.locked_until)
+    .await
+    .optional()?;
+    if reserved.is_some() {
+        return Ok(Reservation::Granted);
+    }
+    let locked_until: Option<Option<DateTime<Utc>>> = login_failures::table
+        .find(key)
+        .select(login_failures::locked_until)
+        .first(conn)
+        .await
+        .optional()?;
+    let seconds = locked_until
+        .flatten()
+        .map(|until| (until - Utc::now()).num_seconds())
+        .unwrap_or(0);
+    Ok(Reservation::Locked(seconds.max(1) as u64))
 }
 
-/// Forgets the failures of `key` (after a successful login).
-pub async fn clear_failures(conn: &mut AsyncPgConnection, key: &str) -> QueryResult<()> {
+/// Ends a reserved check that failed: it stays counted in the window.
+pub async fn finish_failure(conn: &mut AsyncPgConnection, key: &str) -> QueryResult<()> {
+    diesel::update(login_failures::table.find(key))
+        .filter(login_failures::checks_in_flight.gt(0))
+        .set(login_failures::checks_in_flight.eq(login_failures::checks_in_flight - 1))
+        .execute(conn)
+        .await
+        .map(|_| ())
+}
+
+/// Ends a reserved check that succeeded. The window (and any lock) is
+/// forgotten only when no other check of `key` is still running: a right
+/// password among a concurrent burst must not hand the burst a fresh
+/// window of checks.
+pub async fn finish_success(conn: &mut AsyncPgConnection, key: &str) -> QueryResult<()> {
+    finish_failure(conn, key).await?;
     diesel::delete(login_failures::table.find(key))
+        .filter(login_failures::checks_in_flight.eq(0))
         .execute(conn)
         .await
         .map(|_| ())

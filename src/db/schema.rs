@@ -75,6 +75,7 @@ diesel::table! {
         failure_count -> Int4,
         window_started_at -> Timestamptz,
         locked_until -> Nullable<Timestamptz>,
+        checks_in_flight -> Int4,
     }
 }
 

@@ -26,6 +26,7 @@ mod helpers;
 mod invariant_checks;
 mod invariants;
 mod keys;
+mod login_limits;
 mod methods;
 mod notifications;
 mod openapi;

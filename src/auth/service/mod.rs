@@ -15,10 +15,11 @@ use crate::audit::AuditEvent;
 use crate::error::ApiResult;
 use crate::tx::Tx;
 
-/// Counts a failed credential check towards the lockout of `key` and
-/// records its `login_failed` event.
+/// Ends the failed credential check reserved for `key` (it stays counted
+/// towards the lockout, see [`queries::reserve_check`]) and records its
+/// `login_failed` event.
 async fn record_failure(tx: &mut Tx<'_>, key: &str, event: AuditEvent) -> ApiResult<()> {
-    queries::count_failure(tx.conn, key, &tx.app.auth).await?;
+    queries::finish_failure(tx.conn, key).await?;
     event.record(tx.conn).await?;
     Ok(())
 }

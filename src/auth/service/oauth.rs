@@ -8,7 +8,7 @@ use super::record_failure;
 use crate::audit::AuditEvent;
 use crate::auth::model::{client_locked, invalid_client, ClientGrant, ClientToken};
 use crate::auth::password::verify_off_worker;
-use crate::auth::queries::{self, ClientSecretRow};
+use crate::auth::queries::{self, ClientSecretRow, Reservation};
 use crate::domain::ClientId;
 use crate::error::ApiResult;
 use crate::http::request_context::RequestContext;
@@ -44,10 +44,18 @@ pub async fn issue_client_token(
     };
     match &client {
         Some(c) if c.active && verified => {
-            let scope = grant.granted_scopes(&c.scopes)?.join(" ");
+            let scope = match grant.granted_scopes(&c.scopes) {
+                Ok(scopes) => scopes.join(" "),
+                Err(refusal) => {
+                    // The secret was right: its reserved check ends as one.
+                    app.transaction(async |tx| Ok(queries::finish_success(tx.conn, &key).await?))
+                        .await?;
+                    return Err(refusal);
+                }
+            };
             let token = app.tokens.issue_client(client_id.uuid(), &scope)?;
             app.transaction(async |tx| {
-                queries::clear_failures(tx.conn, &key).await?;
+                queries::finish_success(tx.conn, &key).await?;
                 AuditEvent::anonymous(ctx, "login", "client")
                     .client(client_id.uuid(), &c.organisation_name)
                     .detail(json!({"scope": scope}))
@@ -86,7 +94,12 @@ async fn look_up(
         let event = login_failed(ctx).detail(json!({"reason": "malformed"}));
         return Err(tx.refuse(event, invalid_client()).await);
     };
-    if let Some(remaining) = queries::locked_for(tx.conn, &lockout_key(client_id)).await? {
+    // Reserved before the hash, as for logins: concurrent requests cannot
+    // check more secrets than the lockout allows.
+    let key = lockout_key(client_id);
+    if let Reservation::Locked(remaining) =
+        queries::reserve_check(tx.conn, &key, &tx.app.auth).await?
+    {
         let event = login_failed(ctx).detail(json!({"reason": "locked", "clientId": client_id}));
         return Err(tx.refuse(event, client_locked(remaining)).await);
     }

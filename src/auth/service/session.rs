@@ -12,7 +12,7 @@ use crate::auth::model::{
 };
 use crate::auth::password::verify_off_worker;
 use crate::auth::principal::Bearer;
-use crate::auth::queries::{self, LoginRow};
+use crate::auth::queries::{self, LoginRow, Reservation};
 use crate::auth::tokens::{hash_token, random_token};
 use crate::domain::{Role, SessionId, UserId};
 use crate::error::ApiResult;
@@ -38,7 +38,10 @@ pub async fn login(
                 let event = login_failed(ctx).detail(json!({"reason": "malformed"}));
                 return Err(tx.refuse(event, invalid_credentials()).await);
             }
-            if let Some(remaining) = queries::locked_for(tx.conn, &key).await? {
+            // The check is reserved before the hash, so concurrent logins
+            // cannot check more passwords than the lockout allows.
+            let reservation = queries::reserve_check(tx.conn, &key, &tx.app.auth).await?;
+            if let Reservation::Locked(remaining) = reservation {
                 let event = login_failed(ctx).detail(json!({"reason": "locked"}));
                 return Err(tx.refuse(event, account_locked(remaining)).await);
             }
@@ -68,14 +71,14 @@ fn login_failed(ctx: &RequestContext) -> AuditEvent {
     AuditEvent::anonymous(ctx, "login_failed", "session").denied()
 }
 
-/// Clears the failures of `key`, opens a session and audits the login.
+/// Ends the check reserved for `key` (forgetting its failures), opens a session and audits the login.
 async fn start_session(
     tx: &mut Tx<'_>,
     ctx: &RequestContext,
     key: &str,
     account: &LoginRow,
 ) -> ApiResult<TokenPair> {
-    queries::clear_failures(tx.conn, key).await?;
+    queries::finish_success(tx.conn, key).await?;
     let session = SessionId::new();
     let expires_at = Utc::now() + Duration::hours(tx.app.auth.session_ttl_hours);
     queries::insert_session(tx.conn, session, account.id, expires_at).await?;
