@@ -48,6 +48,8 @@ use crate::error::PROBLEM_JSON;
         crate::admin::routes::get_client,
         crate::admin::routes::update_client,
         crate::admin::routes::list_notifications,
+        crate::admin::routes::list_account_approvals,
+        crate::admin::routes::approve_account,
         crate::families::routes::create_family,
         crate::families::routes::list_families,
         crate::families::routes::get_family,

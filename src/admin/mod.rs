@@ -4,6 +4,7 @@
 //! resource: `routes` (handlers), `service` (one transaction each),
 //! `queries` (reads and writes), `model` (request and response shapes).
 
+pub mod approvals;
 pub mod model;
 pub mod queries;
 pub mod routes;

@@ -7,9 +7,10 @@ use crate::db::schema::{
     clients, municipalities, notification_attempts, notifications, providers, teams, users,
 };
 use crate::domain::referrals::ReferrerType;
+use crate::domain::roles::{ApprovalReason, ApprovalStatus};
 use crate::domain::{
-    text, AgbCode, ClientId, DomainError, MunicipalityCode, NotificationId, ProviderId, ReferralId,
-    Role, TeamId, UserId,
+    text, AccountApprovalId, AgbCode, ClientId, DomainError, MunicipalityCode, NotificationId,
+    ProviderId, ReferralId, Role, TeamId, UserId,
 };
 use crate::error::{checked, validate, ApiResult, ErrorCode, Invalid};
 use crate::notifications::DeliveryStatus;
@@ -450,6 +451,7 @@ pub struct UserRow {
     pub active: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    pub approved: bool,
 }
 
 /// A user account (never with its password).
@@ -466,6 +468,10 @@ pub struct User {
     /// Provider of a provider_user.
     pub provider_id: Option<ProviderId>,
     pub active: bool,
+    /// False while credentials an admin set wait for a team lead's
+    /// approval (`GET /v1/account-approvals`); the account cannot log in
+    /// until then.
+    pub approved: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -494,6 +500,7 @@ impl User {
             team_id: row.team_id,
             provider_id: row.provider_id,
             active: row.active,
+            approved: row.approved,
             created_at: row.created_at,
             updated_at: row.updated_at,
         }
@@ -528,6 +535,50 @@ impl UserQuery {
                 .transpose(),
         )
     }
+}
+
+// ---------------------------------------------------------------- Account approvals
+
+/// A request to approve an account whose credentials an admin set (issue
+/// 15 item 8), with the account it is about.
+#[derive(Debug, Serialize, ToSchema, Queryable)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountApproval {
+    pub id: AccountApprovalId,
+    /// The account waiting for approval.
+    pub user_id: UserId,
+    pub username: String,
+    pub display_name: String,
+    pub role: Role,
+    pub municipality_code: String,
+    pub reason: ApprovalReason,
+    pub status: ApprovalStatus,
+    /// The admin who set the credential.
+    pub requested_by: Option<UserId>,
+    pub requested_at: DateTime<Utc>,
+    /// The team lead who approved it.
+    pub decided_by: Option<UserId>,
+    /// When it was approved or superseded.
+    pub decided_at: Option<DateTime<Utc>>,
+}
+
+crate::page_type!(
+    AccountApprovalPage,
+    AccountApproval,
+    "A page of account-approval requests."
+);
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
+pub struct AccountApprovalQuery {
+    /// Only requests in this state (e.g. `pending`, the ones to decide).
+    pub status: Option<ApprovalStatus>,
+    /// Items per page, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<i64>,
+    /// `nextCursor` of the previous page.
+    pub cursor: Option<String>,
 }
 
 // ---------------------------------------------------------------- Machine clients

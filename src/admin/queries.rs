@@ -3,10 +3,13 @@
 
 use super::model::*;
 use crate::db::schema::{
-    auth_sessions, client_municipalities, clients, municipalities, notification_attempts,
-    notifications, providers, teams, user_served_municipalities, users,
+    account_approvals, auth_sessions, client_municipalities, clients, municipalities,
+    notification_attempts, notifications, providers, teams, user_served_municipalities, users,
 };
-use crate::domain::{AgbCode, ClientId, NotificationId, ProviderId, Role, TeamId, UserId};
+use crate::domain::roles::{ApprovalReason, ApprovalStatus};
+use crate::domain::{
+    AccountApprovalId, AgbCode, ClientId, NotificationId, ProviderId, Role, TeamId, UserId,
+};
 use crate::notifications::DeliveryStatus;
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
@@ -337,6 +340,138 @@ pub async fn revoke_sessions(conn: &mut AsyncPgConnection, user: UserId) -> Quer
             auth_sessions::revoked_at.eq(diesel::dsl::now),
             auth_sessions::revoked_reason.eq("user_disabled"),
         ))
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+// ---------------------------------------------------------------- Account approvals
+
+/// Opens a request to approve `user` (of `municipality`) after an admin set
+/// its credentials, superseding one still open, and makes the account
+/// inert until it is approved.
+pub async fn request_approval(
+    conn: &mut AsyncPgConnection,
+    user: UserId,
+    municipality: &str,
+    reason: ApprovalReason,
+    requested_by: UserId,
+) -> QueryResult<AccountApprovalId> {
+    diesel::update(account_approvals::table)
+        .filter(account_approvals::user_id.eq(user))
+        .filter(account_approvals::status.eq(ApprovalStatus::Pending))
+        .set((
+            account_approvals::status.eq(ApprovalStatus::Superseded),
+            account_approvals::decided_at.eq(diesel::dsl::now),
+        ))
+        .execute(conn)
+        .await?;
+    let id = AccountApprovalId::new();
+    diesel::insert_into(account_approvals::table)
+        .values((
+            account_approvals::id.eq(id),
+            account_approvals::user_id.eq(user),
+            account_approvals::municipality_code.eq(municipality),
+            account_approvals::reason.eq(reason),
+            account_approvals::requested_by.eq(requested_by),
+        ))
+        .execute(conn)
+        .await?;
+    diesel::update(users::table.find(user))
+        .set(users::approved.eq(false))
+        .execute(conn)
+        .await?;
+    Ok(id)
+}
+
+/// The columns of an [`AccountApproval`], its account joined.
+type ApprovalColumns = (
+    account_approvals::id,
+    account_approvals::user_id,
+    users::username,
+    users::display_name,
+    users::role,
+    account_approvals::municipality_code,
+    account_approvals::reason,
+    account_approvals::status,
+    account_approvals::requested_by,
+    account_approvals::requested_at,
+    account_approvals::decided_by,
+    account_approvals::decided_at,
+);
+
+const APPROVAL_COLUMNS: ApprovalColumns = (
+    account_approvals::id,
+    account_approvals::user_id,
+    users::username,
+    users::display_name,
+    users::role,
+    account_approvals::municipality_code,
+    account_approvals::reason,
+    account_approvals::status,
+    account_approvals::requested_by,
+    account_approvals::requested_at,
+    account_approvals::decided_by,
+    account_approvals::decided_at,
+);
+
+/// A page of the approval requests of `municipality` after `after`, oldest
+/// first, in `status` when given.
+pub async fn list_approvals(
+    conn: &mut AsyncPgConnection,
+    municipality: &str,
+    status: Option<ApprovalStatus>,
+    after: Option<AccountApprovalId>,
+    fetch: i64,
+) -> QueryResult<Vec<AccountApproval>> {
+    let mut q = account_approvals::table
+        .inner_join(users::table.on(users::id.eq(account_approvals::user_id)))
+        .filter(account_approvals::municipality_code.eq(municipality.to_owned()))
+        .select(APPROVAL_COLUMNS)
+        .order(account_approvals::id)
+        .limit(fetch)
+        .into_boxed();
+    if let Some(after) = after {
+        q = q.filter(account_approvals::id.gt(after));
+    }
+    if let Some(status) = status {
+        q = q.filter(account_approvals::status.eq(status));
+    }
+    q.load(conn).await
+}
+
+/// One approval request, locked for its decision.
+pub async fn lock_approval(
+    conn: &mut AsyncPgConnection,
+    id: AccountApprovalId,
+) -> QueryResult<Option<AccountApproval>> {
+    account_approvals::table
+        .inner_join(users::table.on(users::id.eq(account_approvals::user_id)))
+        .filter(account_approvals::id.eq(id))
+        .select(APPROVAL_COLUMNS)
+        .for_update()
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// Approves a pending request and makes its account usable.
+pub async fn approve(
+    conn: &mut AsyncPgConnection,
+    id: AccountApprovalId,
+    user: UserId,
+    approver: UserId,
+) -> QueryResult<()> {
+    diesel::update(account_approvals::table.find(id))
+        .set((
+            account_approvals::status.eq(ApprovalStatus::Approved),
+            account_approvals::decided_by.eq(approver),
+            account_approvals::decided_at.eq(diesel::dsl::now),
+        ))
+        .execute(conn)
+        .await?;
+    diesel::update(users::table.find(user))
+        .set(users::approved.eq(true))
         .execute(conn)
         .await
         .map(drop)

@@ -2,9 +2,9 @@
 //! accounts and machine clients (with the notifications sent to them).
 
 use super::model::*;
-use super::service;
+use super::{approvals, service};
 use crate::auth::principal::Bearer;
-use crate::domain::{ClientId, ProviderId, UserId};
+use crate::domain::{AccountApprovalId, ClientId, ProviderId, UserId};
 use crate::error::ApiResult;
 use crate::http::created;
 use crate::http::extract::{ApiJson, ApiQuery};
@@ -199,6 +199,40 @@ pub async fn update_user(
     Ok(HttpResponse::Ok().json(user))
 }
 
+// ---------------------------------------------------------------- Account approvals
+
+/// Requests to approve accounts whose credentials an admin set (team leads
+/// and auditors, of their own municipality).
+#[utoipa::path(get, path = "/account-approvals", tag = "Administration", operation_id = "listAccountApprovals",
+    params(AccountApprovalQuery),
+    responses((status = 200, description = "A page of approval requests, oldest first", body = AccountApprovalPage)))]
+pub async fn list_account_approvals(
+    app: App,
+    bearer: Bearer,
+    query: ApiQuery<AccountApprovalQuery>,
+) -> ApiResult<HttpResponse> {
+    let page = approvals::list_account_approvals(&app, &bearer, query.0).await?;
+    Ok(HttpResponse::Ok().json(page))
+}
+
+/// Approve an account an admin created or whose password an admin reset (a
+/// team lead of its municipality, not for their own account); until then
+/// it cannot log in.
+#[utoipa::path(post, path = "/account-approvals/{id}/approve", tag = "Administration", operation_id = "approveAccount",
+    params(("id" = Uuid, Path, description = "Approval request id")),
+    responses(
+        (status = 200, description = "Approved; the account can log in", body = AccountApproval),
+        (status = 409, description = "Already approved or superseded (`approval_not_pending`)", body = crate::error::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn approve_account(
+    app: App,
+    bearer: Bearer,
+    id: web::Path<AccountApprovalId>,
+) -> ApiResult<HttpResponse> {
+    let approval = approvals::approve_account(&app, &bearer, id.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(approval))
+}
+
 // ---------------------------------------------------------------- Machine clients
 
 /// Register a machine client; its secrets are in this response only.
@@ -313,6 +347,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(web::get().to(get_user))
             .route(web::patch().to(update_user)),
     );
+    cfg.service(web::resource("/account-approvals").route(web::get().to(list_account_approvals)))
+        .service(
+            web::resource("/account-approvals/{id}/approve").route(web::post().to(approve_account)),
+        );
     cfg.service(
         web::resource("/clients")
             .route(web::post().to(create_client))

@@ -3,6 +3,7 @@
 //! else may list what they work with (their municipality, its teams, the
 //! providers).
 
+use super::approvals::require_approval;
 use super::model::*;
 use super::queries;
 use crate::admin::queries::{count_registered, provider_exists, team_in_municipality};
@@ -11,6 +12,7 @@ use crate::auth::principal::Bearer;
 use crate::auth::Principal;
 use crate::auth::{password, policy};
 use crate::crypto::SecretBox;
+use crate::domain::roles::ApprovalReason;
 use crate::domain::{ClientId, MunicipalityCode, NotificationId, ProviderId, Role, TeamId, UserId};
 use crate::error::{checked, validate, ApiError, ApiResult, ErrorCode};
 use crate::http::pagination::{finish, PageRequest};
@@ -227,11 +229,21 @@ pub async fn create_user(app: &AppState, bearer: &Bearer, input: NewUser) -> Api
         let hash = password::hash_off_worker(spec.password.clone()).await?;
         let id = UserId::from_uuid(insert_user(tx.conn, &spec, &hash).await?);
         tracing::Span::current().record("user_id", tracing::field::display(id));
+        let municipality = spec.municipality.as_ref().map(MunicipalityCode::as_str);
+        let approval = require_approval(
+            tx,
+            &me,
+            id,
+            spec.role,
+            municipality,
+            ApprovalReason::Created,
+        )
+        .await?;
         let user = queries::user(tx.conn, id)
             .await?
             .ok_or_else(|| ApiError::not_found("User"))?;
         AuditEvent::by(&me, "create", "user", id)
-            .detail(json!({"role": spec.role.as_str()}))
+            .detail(json!({"role": spec.role.as_str(), "approvalId": approval}))
             .record(tx.conn)
             .await?;
         Ok(user)
@@ -328,7 +340,7 @@ pub async fn update_user(
     input: UserUpdate,
 ) -> ApiResult<User> {
     app.transaction(async |tx| {
-        let (_, event) = as_admin(tx, bearer, "update", "user", id).await?;
+        let (me, event) = as_admin(tx, bearer, "update", "user", id).await?;
         let change = input.parse()?;
         let current = queries::user(tx.conn, id)
             .await?
@@ -347,8 +359,16 @@ pub async fn update_user(
         if change.ends_sessions() {
             queries::revoke_sessions(tx.conn, id).await?;
         }
+        let approval = match hash {
+            Some(_) => {
+                let municipality = current.municipality_code.as_deref();
+                let reset = ApprovalReason::PasswordReset;
+                require_approval(tx, &me, id, current.role, municipality, reset).await?
+            }
+            None => None,
+        };
         event
-            .detail(json!({"changed": change.changed()}))
+            .detail(json!({"changed": change.changed(), "approvalId": approval}))
             .record(tx.conn)
             .await?;
         queries::user(tx.conn, id)

@@ -203,6 +203,16 @@ pub fn account_locked(remaining: u64) -> ApiError {
     .with_retry_after(remaining)
 }
 
+/// The right password of an account whose admin-set credentials still wait
+/// for a team lead's approval (issue 15 item 8).
+pub fn account_pending_approval() -> ApiError {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        ErrorCode::AccountPendingApproval,
+        "This account waits for the approval of a team lead of its municipality.",
+    )
+}
+
 pub fn refresh_token_reused() -> ApiError {
     ApiError::new(
         StatusCode::UNAUTHORIZED,

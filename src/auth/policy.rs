@@ -222,6 +222,44 @@ pub fn read_report(p: &Principal, municipality: &str) -> Decision {
     }
 }
 
+/// The account-approval requests of a municipality (issue 15 item 8): its
+/// team leads and auditors see them, for their own municipality only (the
+/// one returned). Everyone else, admins included, is refused.
+pub fn list_account_approvals(p: &Principal) -> Result<String, Denial> {
+    match p.role {
+        Role::TeamLead | Role::Auditor => p.municipality_code.clone().ok_or(Denial::Forbidden),
+        _ => Err(Denial::Forbidden),
+    }
+}
+
+/// Facts about a request to approve an account whose credentials an admin
+/// set.
+#[derive(Debug, Clone)]
+pub struct ApprovalFacts {
+    /// The account waiting.
+    pub user_id: UserId,
+    pub municipality_code: String,
+    /// The admin who set the credential.
+    pub requested_by: Option<UserId>,
+}
+
+/// Approving an account an admin set up: a team lead of the account's
+/// municipality, never for their own account, never the admin who asked.
+/// Another municipality's request is hidden (404); an auditor of the same
+/// municipality may see it but not approve it (403).
+pub fn approve_account(p: &Principal, a: &ApprovalFacts) -> Decision {
+    list_account_approvals(p)?;
+    if p.municipality_code.as_deref() != Some(a.municipality_code.as_str()) {
+        return Err(Denial::Hidden);
+    }
+    let someone_else = p.user_id != a.user_id && Some(p.user_id) != a.requested_by;
+    if p.role == Role::TeamLead && someone_else {
+        Ok(())
+    } else {
+        Err(Denial::Forbidden)
+    }
+}
+
 /// Facts about a user whose caseload is asked for.
 #[derive(Debug, Clone)]
 pub struct UserFacts {
@@ -662,5 +700,46 @@ mod tests {
         assert_eq!(read_access_log(&provider, &leiden), Err(Denial::Hidden));
         let admin = principal(Role::Admin, "0546", None);
         assert_eq!(read_access_log(&admin, &leiden), Err(Denial::Forbidden));
+    }
+
+    /// Issue 15 item 8: only a team lead of the account's municipality
+    /// approves, and never their own account or as the requesting admin.
+    #[test]
+    fn only_another_team_lead_of_the_municipality_approves_an_account() {
+        let lead = principal(Role::TeamLead, "0546", None);
+        let facts = |user: UserId, municipality: &str| ApprovalFacts {
+            user_id: user,
+            municipality_code: municipality.into(),
+            requested_by: None,
+        };
+        let other = UserId::new();
+        assert_eq!(approve_account(&lead, &facts(other, "0546")), Ok(()));
+        assert_eq!(
+            approve_account(&lead, &facts(lead.user_id, "0546")),
+            Err(Denial::Forbidden)
+        );
+        assert_eq!(
+            approve_account(&lead, &facts(other, "0537")),
+            Err(Denial::Hidden)
+        );
+        let auditor = principal(Role::Auditor, "0546", None);
+        assert_eq!(
+            approve_account(&auditor, &facts(other, "0546")),
+            Err(Denial::Forbidden)
+        );
+        assert!(list_account_approvals(&auditor).is_ok());
+        for role in [
+            Role::Admin,
+            Role::JgtWorker,
+            Role::GiWorker,
+            Role::ProviderUser,
+        ] {
+            let p = principal(role, "0546", None);
+            assert_eq!(
+                approve_account(&p, &facts(other, "0546")),
+                Err(Denial::Forbidden)
+            );
+            assert_eq!(list_account_approvals(&p), Err(Denial::Forbidden));
+        }
     }
 }

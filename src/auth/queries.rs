@@ -116,6 +116,9 @@ pub struct LoginRow {
     pub role: Role,
     pub active: bool,
     pub municipality_code: Option<String>,
+    /// False while admin-set credentials await a team lead's approval
+    /// (`admin::approvals`): the login is refused.
+    pub approved: bool,
 }
 
 /// The account a login names, matched without regard to case.

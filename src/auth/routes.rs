@@ -30,6 +30,7 @@ use crate::state::App;
     responses(
         (status = 200, description = "Logged in", body = TokenPair),
         (status = 401, description = "Wrong username or password", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Right password, but the account waits for a team lead's approval (`account_pending_approval`)", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 429, description = "Locked after repeated failures; see Retry-After", body = crate::error::Problem, content_type = "application/problem+json"),
     ),
     security(())

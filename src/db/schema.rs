@@ -35,6 +35,8 @@ diesel::table! {
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
         provider_id -> Nullable<Uuid>,
+        /// False while an admin-set credential awaits the approval of a team lead of the account's municipality; a login is refused until then.
+        approved -> Bool,
     }
 }
 
@@ -397,6 +399,31 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// Admin-set credentials of accounts that see personal data (created or password reset), and the team lead who approved each (issue 15 item 8).
+    account_approvals (id) {
+        /// UUID v7 of the request.
+        id -> Uuid,
+        /// The account waiting for approval.
+        user_id -> Uuid,
+        /// The account's municipality: its team leads approve, its team leads and auditors see the request.
+        municipality_code -> Text,
+        /// created (an admin created the account) or password_reset (an admin set its password).
+        reason -> Text,
+        /// The admin who set the credential.
+        requested_by -> Nullable<Uuid>,
+        /// When the admin set it.
+        requested_at -> Timestamptz,
+        /// pending, approved, or superseded (a later admin change opened a new request).
+        status -> Text,
+        /// The team lead who approved it.
+        decided_by -> Nullable<Uuid>,
+        /// When it was approved or superseded.
+        decided_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::joinable!(account_approvals -> municipalities (municipality_code));
 diesel::joinable!(teams -> municipalities (municipality_code));
 diesel::joinable!(users -> municipalities (municipality_code));
 diesel::joinable!(auth_sessions -> users (user_id));
@@ -418,6 +445,7 @@ diesel::joinable!(notifications -> clients (client_id));
 diesel::joinable!(notification_attempts -> notifications (notification_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    account_approvals,
     key_fingerprints,
     municipalities,
     teams,

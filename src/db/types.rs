@@ -15,6 +15,7 @@ use diesel::sql_types::{Nullable, Text, Uuid as SqlUuid};
 
 use crate::domain::care::{Direction, EndReason, InvolvementStatus, Segment};
 use crate::domain::referrals::{DeclineReason, MatchBasis, ReferralStatus, ReferrerType, Urgency};
+use crate::domain::roles::{ApprovalReason, ApprovalStatus};
 use crate::domain::signals::{SignalCode, SignalStatus};
 use crate::domain::*;
 use crate::notifications::DeliveryStatus;
@@ -125,6 +126,8 @@ text_columns!(
     MatchBasis,
     DeclineReason,
     DeliveryStatus,
+    ApprovalReason,
+    ApprovalStatus,
 );
 
 crate::domain::ids::every_id!(uuid_columns);

@@ -112,6 +112,15 @@ crate::string_enum! {
         TeamNameTaken => "team_name_taken",
         AgbCodeTaken => "agb_code_taken",
         ClientNameTaken => "client_name_taken",
+        // Issue 15 items 8 and 10 (accounts, passwords, callbacks, reports).
+        AccountPendingApproval => "account_pending_approval",
+        ApprovalNotPending => "approval_not_pending",
+        WeakPassword => "weak_password",
+        PasswordBlank => "password_blank",
+        PasswordContainsUsername => "password_contains_username",
+        PasswordTooCommon => "password_too_common",
+        CallbackUrlNotAllowed => "callback_url_not_allowed",
+        PeriodNotWholeMonths => "period_not_whole_months",
 
         // The database refused a change.
         ConcurrentUpdate => "concurrent_update",

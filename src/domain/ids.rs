@@ -99,6 +99,8 @@ macro_rules! every_id {
         AssignmentId,
         /// Id of a notification to a client.
         NotificationId,
+        /// Id of a request to approve an account an admin set up.
+        AccountApprovalId,
             }
     };
 }

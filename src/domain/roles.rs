@@ -25,9 +25,36 @@ impl Role {
         matches!(self, Role::TeamLead | Role::JgtWorker | Role::GiWorker)
     }
 
+    /// Sees personal data of a municipality (case content, a provider's
+    /// plans, the audit trail): every role but admin. An admin who sets
+    /// the credentials of such an account must not be able to use it, so
+    /// the account waits for a team lead's approval (issue 15 item 8).
+    pub fn sees_personal_data(self) -> bool {
+        self != Role::Admin
+    }
+
     /// Every role except admin belongs to a municipality.
     pub fn needs_municipality(self) -> bool {
         self != Role::Admin
+    }
+}
+
+crate::string_enum! {
+    /// Why an account waits for approval: an admin created it, or set its
+    /// password.
+    ApprovalReason {
+        Created => "created",
+        PasswordReset => "password_reset",
+    }
+}
+
+crate::string_enum! {
+    /// Where an approval request stands.
+    ApprovalStatus {
+        Pending => "pending",
+        Approved => "approved",
+        /// A later admin change opened a new request for the same account.
+        Superseded => "superseded",
     }
 }
 
@@ -50,6 +77,13 @@ mod tests {
         assert!(!Role::Auditor.is_case_role());
         assert!(!Role::ProviderUser.is_case_role());
         assert!(Role::TeamLead.is_case_role());
+    }
+
+    #[test]
+    fn every_role_but_admin_sees_personal_data() {
+        for role in Role::ALL {
+            assert_eq!(role.sees_personal_data(), *role != Role::Admin);
+        }
     }
 
     #[test]

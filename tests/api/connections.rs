@@ -153,6 +153,24 @@ async fn administer(c: &CareWorld, client_id: uuid::Uuid) {
     assert_eq!(renamed.status, 200, "{}", renamed.body);
     let notifications = format!("/clients/{client_id}/notifications");
     assert_eq!(get(&w.app, &notifications, t).await.status, 200);
+    // An account the admin set up, approved by a team lead of Leiden.
+    let pending = post(
+        &w.app,
+        "/users",
+        t,
+        json!({
+            "username": "goed.te.keuren", "displayName": "Nieuw", "role": "jgt_worker",
+            "municipalityCode": "0546", "teamId": w.noord, "password": "een-lang-wachtwoord-2026",
+        }),
+    )
+    .await;
+    assert_eq!(pending.status, 201, "{}", pending.body);
+    let list = get(&w.app, "/account-approvals?status=pending", &w.lead.token).await;
+    assert_eq!(list.status, 200, "{}", list.body);
+    let id = list.body["items"][0]["id"].as_str().unwrap().to_owned();
+    let approve = format!("/account-approvals/{id}/approve");
+    let approved = send(w, Method::POST, &approve, &w.lead.token, None).await;
+    assert_eq!(approved.status, 200, "{}", approved.body);
 }
 
 /// A family's whole life as the team lead and its director: registered,

@@ -4,6 +4,7 @@
 #![allow(clippy::type_complexity)]
 
 mod access_log;
+mod account_approvals;
 mod admin;
 mod audit;
 mod audit_coverage;

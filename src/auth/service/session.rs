@@ -7,8 +7,8 @@ use serde_json::json;
 use super::record_failure;
 use crate::audit::AuditEvent;
 use crate::auth::model::{
-    account_locked, invalid_credentials, invalid_refresh_token, refresh_token_reused, LoginRequest,
-    Me, RefreshRequest, TokenPair,
+    account_locked, account_pending_approval, invalid_credentials, invalid_refresh_token,
+    refresh_token_reused, LoginRequest, Me, RefreshRequest, TokenPair,
 };
 use crate::auth::password::verify_off_worker;
 use crate::auth::principal::Bearer;
@@ -57,6 +57,10 @@ pub async fn login(
     // failure and its event stay.
     let pair = app
         .transaction(async |tx| match &account {
+            Some(a) if a.active && verified && !a.approved => {
+                let event = failure(ctx, Some(a)).detail(json!({"reason": "pending_approval"}));
+                Err(tx.refuse(event, account_pending_approval()).await)
+            }
             Some(a) if a.active && verified => Ok(Some(start_session(tx, ctx, &key, a).await?)),
             other => {
                 record_failure(tx, &key, failure(ctx, other.as_ref())).await?;

@@ -1,0 +1,2 @@
+DROP TABLE account_approvals;
+ALTER TABLE users DROP COLUMN approved;
