@@ -31,6 +31,7 @@ mod notifications;
 mod openapi;
 mod operations;
 mod plans;
+mod referral_attacks;
 mod referral_world;
 mod referrals;
 mod reports;
