@@ -167,8 +167,10 @@ pub fn change_plan(p: &Principal, f: &FamilyFacts) -> Decision {
 }
 
 /// A provider user reads a plan of its own municipality in which its
-/// provider has requested or active care. Everything else is hidden (404),
-/// so a provider learns nothing about plans it is not part of.
+/// provider has requested or active care (`providers`: care that still
+/// waits for a referral's acceptance left out, as it grants nothing).
+/// Everything else is hidden (404), so a provider learns nothing about
+/// plans it is not part of.
 pub fn provider_read_plan(p: &Principal, municipality: &str, providers: &[ProviderId]) -> Decision {
     let own = p.role == Role::ProviderUser
         && p.municipality_code.as_deref() == Some(municipality)
@@ -181,12 +183,18 @@ pub fn provider_read_plan(p: &Principal, municipality: &str, providers: &[Provid
 }
 
 /// A provider user starts and ends only its own provider's involvements, in
-/// its own municipality; other involvements are hidden (404).
+/// its own municipality; other involvements are hidden (404), and so is
+/// care a referral requested until the municipality accepts that referral
+/// (issue 15 item 3: a referral alone grants its provider nothing).
 pub fn provider_change_involvement(
     p: &Principal,
     municipality: &str,
     provider: ProviderId,
+    awaiting_referral: bool,
 ) -> Decision {
+    if awaiting_referral {
+        return Err(Denial::Hidden);
+    }
     provider_read_plan(p, municipality, &[provider])
 }
 
@@ -564,9 +572,14 @@ mod tests {
             Err(Denial::Hidden)
         );
         assert_eq!(provider_read_plan(&p, "0537", &[own]), Err(Denial::Hidden));
-        assert_eq!(provider_change_involvement(&p, "0546", own), Ok(()));
+        assert_eq!(provider_change_involvement(&p, "0546", own, false), Ok(()));
         assert_eq!(
-            provider_change_involvement(&p, "0546", other),
+            provider_change_involvement(&p, "0546", other, false),
+            Err(Denial::Hidden)
+        );
+        // Care waiting for a referral's acceptance is not the provider's yet.
+        assert_eq!(
+            provider_change_involvement(&p, "0546", own, true),
             Err(Denial::Hidden)
         );
         // A JGT worker is never let in through the provider rules.

@@ -10,7 +10,7 @@ use super::catalogue::{CareForm, Catalogue};
 use crate::domain::care::{Direction, EndReason, InvolvementStatus, Segment};
 use crate::domain::signals::{SignalCode, SignalStatus};
 use crate::domain::{
-    text, DomainError, InvolvementId, MemberId, PlanId, ProviderId, ScalingId, UserId,
+    text, DomainError, InvolvementId, MemberId, PlanId, ProviderId, ReferralId, ScalingId, UserId,
 };
 use crate::error::{checked, ApiResult, ErrorCode, Invalid};
 
@@ -143,6 +143,10 @@ pub struct Involvement {
     /// Note given when it ended. Null in the view of another provider.
     pub end_note: Option<String>,
     pub created_at: DateTime<Utc>,
+    /// The referral whose acceptance this requested care waits for; it
+    /// cannot start before, and its provider does not see it. Null when
+    /// nothing waits (providers never see care that waits).
+    pub awaiting_referral_id: Option<ReferralId>,
 }
 
 /// A change of the plan's care level.

@@ -11,7 +11,9 @@ use crate::db::schema::{
 };
 use crate::domain::care::{Direction, EndReason, InvolvementStatus, Segment};
 use crate::domain::signals::{SignalCode, SignalStatus};
-use crate::domain::{FamilyId, InvolvementId, MemberId, PlanId, ProviderId, ScalingId, UserId};
+use crate::domain::{
+    FamilyId, InvolvementId, MemberId, PlanId, ProviderId, ReferralId, ScalingId, UserId,
+};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = involvements)]
@@ -33,6 +35,9 @@ pub struct InvolvementRow {
     pub reason: Option<String>,
     pub end_note: Option<String>,
     pub created_at: DateTime<Utc>,
+    /// The referral whose acceptance this requested care waits for: until
+    /// then it grants its provider nothing.
+    pub awaiting_referral_id: Option<ReferralId>,
 }
 
 /// An involvement row, locked for the transaction when `lock` is set.
@@ -81,7 +86,8 @@ pub async fn involvement_with_provider(
         .optional()
 }
 
-/// Providers with requested or active care in a plan.
+/// Providers with requested or active care in a plan; care still waiting
+/// for a referral's acceptance counts for nothing.
 pub async fn providers_in_plan(
     conn: &mut AsyncPgConnection,
     plan_id: PlanId,
@@ -89,6 +95,7 @@ pub async fn providers_in_plan(
     involvements::table
         .filter(involvements::plan_id.eq(plan_id))
         .filter(involvements::status.ne(InvolvementStatus::Ended))
+        .filter(involvements::awaiting_referral_id.is_null())
         .select(involvements::provider_id)
         .distinct()
         .load(conn)
@@ -175,6 +182,8 @@ pub struct NewInvolvementRow<'a> {
     pub started_on: Option<NaiveDate>,
     pub reason: Option<&'a str>,
     pub created_by: Option<UserId>,
+    /// The referral whose acceptance this requested care waits for.
+    pub awaiting_referral_id: Option<ReferralId>,
 }
 
 pub async fn insert_involvement(
@@ -227,7 +236,8 @@ pub async fn end_involvement(
 }
 
 /// A page of a provider's involvements in a municipality, with their
-/// provider's name: requested and active ones, or those of `status`.
+/// provider's name: requested and active ones, or those of `status`; never
+/// care still waiting for a referral's acceptance.
 pub async fn worklist(
     conn: &mut AsyncPgConnection,
     provider: ProviderId,
@@ -240,6 +250,7 @@ pub async fn worklist(
         .inner_join(plans::table)
         .inner_join(providers::table)
         .filter(involvements::provider_id.eq(provider))
+        .filter(involvements::awaiting_referral_id.is_null())
         .filter(plans::municipality_code.eq(municipality))
         .order(involvements::id)
         .limit(fetch)

@@ -69,6 +69,7 @@ pub async fn scale_plan(
                 started_on: Some(today),
                 reason: Some(&reason),
                 created_by: Some(me.user_id),
+                awaiting_referral_id: None,
             };
             changed.push(row.id);
             queries::insert_involvement(tx.conn, row).await?;

@@ -70,6 +70,7 @@ pub async fn create_involvement(
             started_on: spec.started_on,
             reason: spec.reason.as_deref(),
             created_by: Some(me.user_id),
+            awaiting_referral_id: None,
         };
         queries::insert_involvement(tx.conn, row).await?;
         let version = bump_version(tx.conn, plan_id).await?;
@@ -108,6 +109,13 @@ pub async fn start_involvement(
                 ErrorCode::InvolvementNotRequested,
                 "Only requested care can start; this involvement has started or ended.",
             ));
+        }
+        if let Some(referral) = row.awaiting_referral_id {
+            return Err(ApiError::conflict(
+                ErrorCode::ReferralNotAccepted,
+                "This care was requested by a referral that is not accepted yet; accept the referral first.",
+            )
+            .with_extra("referralId", referral.to_string()));
         }
         if started_on < row.requested_on {
             return Err(ApiError::invalid_field(
@@ -263,7 +271,12 @@ async fn authorize_involvement(
         };
         let (decision, event) = match (&row, &facts) {
             (Some(r), Some(f)) => (
-                policy::provider_change_involvement(me, &f.municipality_code, r.provider_id),
+                policy::provider_change_involvement(
+                    me,
+                    &f.municipality_code,
+                    r.provider_id,
+                    r.awaiting_referral_id.is_some(),
+                ),
                 audit(event, f),
             ),
             _ => (Err(Denial::Hidden), event),

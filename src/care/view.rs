@@ -57,12 +57,17 @@ impl<'a> Lens<'a> {
             reason: if own { row.reason } else { None },
             end_note: if own { row.end_note } else { None },
             created_at: row.created_at,
+            awaiting_referral_id: row.awaiting_referral_id,
         }
     }
 
     /// Involvements with their providers' names, as this lens shows them.
+    /// A provider does not see care that still waits for a referral's
+    /// acceptance (its own or another's): until the municipality accepts
+    /// the referral it is no care, and says nothing to a provider.
     pub fn involvements(&self, rows: Vec<(InvolvementRow, String)>) -> Vec<Involvement> {
         rows.into_iter()
+            .filter(|(row, _)| self.provider.is_none() || row.awaiting_referral_id.is_none())
             .map(|(row, name)| self.involvement(row, name))
             .collect()
     }

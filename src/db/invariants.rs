@@ -282,6 +282,15 @@ pub fn checks(t: &Thresholds) -> Vec<Check> {
                      AND (p.id IS NULL OR p.family_id IS DISTINCT FROM r.family_id))"
                 .into(),
         ),
+        check(
+            "referral_care_waits_until_decided",
+            "Care a referral requested waits only for an undecided referral, and never runs while it waits.",
+            "SELECT i.id::text AS subject FROM involvements i
+               JOIN referrals r ON r.id = i.awaiting_referral_id
+              WHERE i.status <> 'ended'
+                AND (r.status IN ('accepted', 'declined') OR i.status = 'active')"
+                .into(),
+        ),
         // ------------------------------------------------ care and derived state
         check(
             "involvement_level_matches_segment",

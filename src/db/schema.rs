@@ -234,6 +234,7 @@ diesel::table! {
         created_by -> Nullable<Uuid>,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        awaiting_referral_id -> Nullable<Uuid>,
     }
 }
 

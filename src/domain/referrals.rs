@@ -204,6 +204,10 @@ crate::string_enum! {
         BsnInOtherMunicipality => "bsn_in_other_municipality",
         /// The team lead chose the family when accepting.
         ChosenByTeamLead => "chosen_by_team_lead",
+        /// The child's BSN is known here, but the name or birth date sent
+        /// with it disagree with that child's: review, never joined on the
+        /// BSN alone (issue 15 item 3: a BSN by itself opens no family).
+        BsnDetailsDiffer => "bsn_details_differ",
     }
 }
 

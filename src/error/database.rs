@@ -71,6 +71,11 @@ const CONFLICTS: &[(&str, ErrorCode, &str)] = &[
         INVOLVEMENTS_ACTIVE,
     ),
     (
+        "involvements_awaiting_not_started",
+        ErrorCode::ReferralNotAccepted,
+        "This care was requested by a referral that is not accepted yet; accept the referral first.",
+    ),
+    (
         "clients_name_key",
         ErrorCode::ClientNameTaken,
         "A client with this name is already registered.",

@@ -91,14 +91,18 @@ pub async fn accept_referral(
                 decided_by: me.user_id,
             };
             let row = queries::set_accepted(tx.conn, id, accepted).await?;
+            let released = release(tx.conn, &row).await?;
             if let Some(f) = created {
                 record_family_created(tx, &event, f, id).await?;
             }
             event
                 .family(family_id)
-                .detail(
-                    json!({"from": before.as_str(), "matchBasis": basis, "planId": row.plan_id}),
-                )
+                .detail(json!({
+                    "from": before.as_str(),
+                    "matchBasis": basis,
+                    "planId": row.plan_id,
+                    "releasedInvolvementId": released,
+                }))
                 .record(tx.conn)
                 .await?;
             let notified = notify(tx.conn, &row, before).await?;
@@ -175,6 +179,8 @@ async fn place(
         provider_id: row.requested_provider_id,
         care_form_code: row.requested_care_form_code.as_deref(),
         by_user: Some(by),
+        // Landing now is the acceptance: the care waits for nothing.
+        awaiting: None,
     };
     let landed = matching::land(
         tx.conn,
@@ -189,9 +195,10 @@ async fn place(
     Ok((Some(basis), family, Some(landed), created))
 }
 
-/// Declines a referral with a WJ759 reason. A requested involvement the
-/// referral created is withdrawn; a family or plan it opened stays, for the
-/// team lead to close.
+/// Declines a referral with a WJ759 reason. The involvement the referral
+/// created is withdrawn (requested or, if started, ended) with the access
+/// it gave its provider; a family or plan it opened stays, for the team
+/// lead to close.
 #[tracing::instrument(skip_all, fields(referral_id = %id))]
 pub async fn decline_referral(
     app: &AppState,
@@ -207,7 +214,7 @@ pub async fn decline_referral(
             let row = lock_undecided(tx.conn, id).await?;
             let before = row.status;
             let withdrawn = match (row.involvement_id, row.plan_id, row.involvement_created) {
-                (Some(inv), Some(plan), true) => withdraw(tx, plan, inv, me.user_id).await?,
+                (Some(inv), Some(plan), true) => withdraw(tx, id, plan, inv, me.user_id).await?,
                 _ => None,
             };
             let row =
@@ -249,10 +256,34 @@ fn parse_decline(input: &DeclineReferral) -> ApiResult<(DeclineReason, Option<St
     Ok((reason, note?))
 }
 
-/// Ends the involvement a declined referral requested, if it is still only
-/// requested and its plan open; returns its id when it did.
+/// Releases the care an accepted referral requested: from now on it is the
+/// provider's like any care in the plan (it may read the plan and start
+/// it). Returns the involvement when one was waiting.
+async fn release(
+    conn: &mut AsyncPgConnection,
+    row: &ReferralRow,
+) -> ApiResult<Option<InvolvementId>> {
+    let (Some(involvement), Some(plan)) = (row.involvement_id, row.plan_id) else {
+        return Ok(None);
+    };
+    if !queries::release_involvement(conn, involvement).await? {
+        return Ok(None);
+    }
+    // The plan's view changed (the care no longer waits): a new version.
+    crate::plans::queries::bump_version(conn, plan).await?;
+    Ok(Some(involvement))
+}
+
+/// Withdraws everything a declined referral brought into the plan: the
+/// involvement it created, whether still requested or (care started under
+/// it before the grants waited for acceptance) already running, so its
+/// provider keeps no access through it. Level, scaling history and signals
+/// move exactly as when care ends through the end endpoint. Care that
+/// another referral's acceptance approved, or that has ended, stays as it
+/// is. Returns the involvement when it withdrew one.
 async fn withdraw(
     tx: &mut Tx<'_>,
+    referral: ReferralId,
     plan_id: PlanId,
     involvement_id: InvolvementId,
     by: UserId,
@@ -262,12 +293,17 @@ async fn withdraw(
         return Ok(None);
     }
     let row = crate::care::queries::involvement_row(tx.conn, involvement_id, true).await?;
-    let Some(row) = row.filter(|r| r.status == InvolvementStatus::Requested) else {
+    let Some(row) = row.filter(|r| r.status != InvolvementStatus::Ended) else {
         return Ok(None);
     };
-    let today = Utc::now().date_naive().max(row.requested_on);
+    let waits_for_this = row.awaiting_referral_id == Some(referral);
+    if !waits_for_this && queries::accepted_elsewhere(tx.conn, involvement_id, referral).await? {
+        return Ok(None);
+    }
+    let today = Utc::now().date_naive();
+    let ended_on = today.max(row.started_on.unwrap_or(row.requested_on));
     let reason = "Referral declined";
-    end_locked(tx.conn, &row, today, EndReason::Other, Some(reason)).await?;
+    end_locked(tx.conn, &row, ended_on, EndReason::Other, Some(reason)).await?;
     let change = Change {
         plan_id,
         decided_by: Some(by),

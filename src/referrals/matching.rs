@@ -8,7 +8,13 @@
 //! "1 plan" remain the last word; a request that loses a race against a
 //! user's own change is retried by the caller.
 //!
-//! - BSN of an active child of the municipality: that family.
+//! - BSN of an active child of the municipality, with the name and birth
+//!   date the family has for that child (names folded: case, diacritics,
+//!   spacing): that family.
+//! - BSN of an active child of the municipality, but another name or birth
+//!   date: review, with that family as the candidate. A BSN alone opens no
+//!   family (issue 15 item 3): whoever knows a child's BSN could otherwise
+//!   bring any provider into its plan.
 //! - BSN of an active child of another municipality: review (the team lead
 //!   declines it with WJ759 5 or 8); a second family would break "1 gezin".
 //! - No BSN match, but a child with the same name and birth date (without a
@@ -27,7 +33,8 @@ use crate::care::service::{care_changed, check_references};
 use crate::care::state::Change;
 use crate::domain::care::InvolvementStatus;
 use crate::domain::referrals::MatchBasis;
-use crate::domain::{FamilyId, InvolvementId, PlanId, ProviderId, UserId};
+use crate::domain::text::fold_name;
+use crate::domain::{FamilyId, InvolvementId, PlanId, ProviderId, ReferralId, UserId};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::families::model::MemberSpec;
 use crate::families::service::insert_member;
@@ -93,7 +100,14 @@ pub async fn find(
     if let Some(hash) = bsn_hash {
         match queries::family_of_child(conn, hash).await? {
             Some(f) if f.municipality_code == municipality => {
-                return Ok(Match::Family(f.family_id))
+                return Ok(if same_child(&f, child) {
+                    Match::Family(f.family_id)
+                } else {
+                    Match::Review {
+                        basis: MatchBasis::BsnDetailsDiffer,
+                        candidates: vec![f.family_id],
+                    }
+                });
             }
             Some(_) => {
                 return Ok(Match::Review {
@@ -113,6 +127,14 @@ pub async fn find(
             candidates: found,
         })
     }
+}
+
+/// Whether the referral's child has the name and birth date the family has
+/// for the child with its BSN.
+fn same_child(known: &queries::ChildFamily, child: &MemberSpec) -> bool {
+    known.birth_date == child.birth_date
+        && fold_name(&known.given_name) == fold_name(&child.given_name)
+        && fold_name(&known.family_name) == fold_name(&child.family_name)
 }
 
 /// Registers a new family for the referred child and its parents, in the
@@ -158,6 +180,9 @@ pub struct Request<'a> {
     pub care_form_code: Option<&'a str>,
     /// User behind the change, if a user made it.
     pub by_user: Option<UserId>,
+    /// The referral not yet accepted whose acceptance the requested care
+    /// waits for (none when the landing is the acceptance itself).
+    pub awaiting: Option<ReferralId>,
 }
 
 /// The plan and involvement a referral landed in.
@@ -170,7 +195,9 @@ pub struct Landed {
 
 /// Lands the referral in the family's open plan, or opens an intake plan,
 /// and turns a requested provider and care form into a `requested`
-/// involvement (or links the one already requested).
+/// involvement (or links the one already requested). Before the referral
+/// is accepted that involvement waits for it (`Request::awaiting`) and
+/// grants its provider nothing.
 pub async fn land(
     conn: &mut AsyncPgConnection,
     app: &AppState,
@@ -225,6 +252,7 @@ pub async fn land(
         started_on: None,
         reason: Some(&reason),
         created_by: req.by_user,
+        awaiting_referral_id: req.awaiting,
     };
     let id = row.id;
     care::insert_involvement(conn, row).await?;

@@ -339,13 +339,29 @@ pub struct FamilyOf {
     pub municipality_code: String,
 }
 
+/// The family of a child found by BSN, with the name and birth date the
+/// family has for that child (a referral must agree with them).
+#[derive(QueryableByName)]
+pub struct ChildFamily {
+    #[diesel(sql_type = SqlUuid)]
+    pub family_id: FamilyId,
+    #[diesel(sql_type = Text)]
+    pub municipality_code: String,
+    #[diesel(sql_type = Text)]
+    pub given_name: String,
+    #[diesel(sql_type = Text)]
+    pub family_name: String,
+    #[diesel(sql_type = Date)]
+    pub birth_date: NaiveDate,
+}
+
 /// The family of the active child with this BSN hash, in any municipality.
 pub async fn family_of_child(
     conn: &mut AsyncPgConnection,
     bsn_hash: &[u8],
-) -> QueryResult<Option<FamilyOf>> {
+) -> QueryResult<Option<ChildFamily>> {
     diesel::sql_query(
-        "SELECT m.family_id, f.municipality_code
+        "SELECT m.family_id, f.municipality_code, m.given_name, m.family_name, m.birth_date
            FROM family_members m JOIN families f ON f.id = m.family_id
           WHERE m.bsn_hash = $1 AND m.role = 'child' AND m.ended_on IS NULL
           LIMIT 1",
@@ -489,4 +505,42 @@ pub async fn running_request(
         .first(conn)
         .await
         .optional()
+}
+
+/// Lets care a referral requested go from waiting to granted (its referral
+/// was accepted); true when it was waiting.
+pub async fn release_involvement(
+    conn: &mut AsyncPgConnection,
+    id: InvolvementId,
+) -> QueryResult<bool> {
+    let n = diesel::update(
+        involvements::table
+            .find(id)
+            .filter(involvements::awaiting_referral_id.is_not_null())
+            .filter(involvements::status.ne(InvolvementStatus::Ended)),
+    )
+    .set((
+        involvements::awaiting_referral_id.eq(None::<ReferralId>),
+        involvements::updated_at.eq(diesel::dsl::now),
+    ))
+    .execute(conn)
+    .await?;
+    Ok(n > 0)
+}
+
+/// Whether a referral other than `except` that links this involvement has
+/// been accepted (its acceptance approved the care).
+pub async fn accepted_elsewhere(
+    conn: &mut AsyncPgConnection,
+    involvement: InvolvementId,
+    except: ReferralId,
+) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        referrals::table
+            .filter(referrals::involvement_id.eq(involvement))
+            .filter(referrals::id.ne(except))
+            .filter(referrals::status.eq(ReferralStatus::Accepted)),
+    ))
+    .get_result(conn)
+    .await
 }

@@ -280,6 +280,7 @@ async fn match_and_land(
             Caller::User(p) => Some(p.user_id),
             Caller::Client(_) => None,
         },
+        awaiting: Some(s.referral_id),
     };
     let (basis, family, candidates, created) = match found {
         Match::Family(f) => (MatchBasis::Bsn, Some(f), Vec::new(), None),

@@ -293,6 +293,21 @@ async fn every_invariant_check_names_the_violation_planted_for_it() {
             ),
         ),
         (
+            &["referral_care_waits_until_decided"],
+            i2.to_string(),
+            format!(
+                "WITH r AS (
+                     INSERT INTO referrals (id, municipality_code, submitted_by, external_reference,
+                                            referrer_type, reason, urgency, status,
+                                            decline_reason_code, decided_at)
+                     VALUES (gen_random_uuid(), '0546', '{lead}', 'X-2', '06', 'Zorgen', 'regular',
+                             'declined', '7', now())
+                     RETURNING id)
+                 UPDATE involvements SET awaiting_referral_id = (SELECT id FROM r)
+                  WHERE id = '{i2}'"
+            ),
+        ),
+        (
             &["involvement_level_matches_segment"],
             i2.to_string(),
             format!("UPDATE involvements SET level = 5 WHERE id = '{i2}'"),

@@ -34,6 +34,7 @@ mod openapi;
 mod operations;
 mod plans;
 mod production;
+mod referral_attacks;
 mod referral_world;
 mod referrals;
 mod reports;

@@ -272,6 +272,7 @@ async fn a_bsn_match_joins_the_open_plan_with_the_requested_care() {
     let mut body = referral(Some(&child), "HIS-7");
     body["child"]["givenName"] = json!("Sanne");
     body["child"]["familyName"] = json!("Jansen");
+    body["child"]["birthDate"] = json!("2014-03-14");
     body["requestedCareFormCode"] = json!("ambulant_licht");
     body["requestedProviderAgbCode"] = json!("98000001");
     let r = refer(&w.app, &c.token, &key(), body).await;

@@ -168,13 +168,12 @@ async fn dossiers_past_twenty_years_are_anonymised_once_and_nothing_else() {
     // Closed 21 years ago, with a referral (matched by BSN while the plan
     // was open) naming the child and a parent.
     let (family_id, plan_id, _) = directed_plan(&c, 1).await;
-    let r = refer(
-        app,
-        &c.w.anna.token,
-        &key(),
-        referral(Some(&bsn(1)), "JGT-1"),
-    )
-    .await;
+    // The family's own child: a BSN with other details would go to review.
+    let mut body = referral(Some(&bsn(1)), "JGT-1");
+    body["child"]["givenName"] = json!("Sanne");
+    body["child"]["familyName"] = json!("Jansen");
+    body["child"]["birthDate"] = json!("2014-03-14");
+    let r = refer(app, &c.w.anna.token, &key(), body).await;
     assert_eq!(r.status, 201, "{}", r.body);
     assert_eq!(r.body["status"], "matched", "{}", r.body);
     let referral_id = r.id();
