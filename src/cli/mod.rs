@@ -5,13 +5,14 @@
 mod accounts;
 mod audit;
 mod data;
+mod keys;
 mod serve;
 
 use anyhow::bail;
 use clap::{Parser, Subcommand};
 
 use crate::config::Settings;
-use crate::crypto::keys::{self, PurposeKeys};
+use crate::crypto::keys::PurposeKeys;
 use crate::db::cluster::{ClusterOptions, LocalCluster};
 use crate::domain::Role;
 use crate::{db, telemetry};
@@ -100,6 +101,12 @@ pub enum Command {
     /// one snapshot; prints every check with its count and exits 1 when any
     /// violation is found. Changes nothing, not even pending migrations.
     CheckInvariants,
+    /// The purpose keys: their versions, fingerprints and rotations
+    /// (README, "Rotating keys").
+    Keys {
+        #[command(subcommand)]
+        command: keys::KeysCommand,
+    },
     /// Print the OpenAPI document.
     Openapi,
 }
@@ -215,7 +222,8 @@ async fn run_command(command: Command, settings: &Settings, url: &str) -> anyhow
     }
     db::run_migrations(url).await?;
     let keys = PurposeKeys::derive(&settings.resolve_keys()?);
-    keys::check_against(&mut db::connect(url).await?, &keys).await?;
+    let previous = PurposeKeys::derive_previous(&settings.previous_keys()?);
+    crate::crypto::keys::check_and_install(&mut db::connect(url).await?, &keys, &previous).await?;
     crate::audit::chain::install(&keys)?;
     match command {
         Command::Migrate => {
@@ -264,6 +272,7 @@ async fn run_command(command: Command, settings: &Settings, url: &str) -> anyhow
             accounts::create_client(url, &keys, spec).await
         }
         Command::Audit { command } => audit::run(command, url).await,
+        Command::Keys { command } => keys::run(command, url).await,
         Command::Retention {
             action: RetentionCommand::Run { dry_run },
         } => data::retention(settings, url, dry_run).await,

@@ -25,6 +25,7 @@ mod generator;
 mod helpers;
 mod invariant_checks;
 mod invariants;
+mod key_rotation;
 mod keys;
 mod methods;
 mod notifications;
