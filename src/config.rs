@@ -234,6 +234,17 @@ pub struct SecretSettings {
     pub jwt_key: Option<String>,
     pub bsn_encryption_key: Option<String>,
     pub bsn_hash_key: Option<String>,
+    /// Keys being rotated out (base64, 32 bytes each; a list, comma-separated
+    /// in the environment). With a previous `jwt_key` here, tokens it signed
+    /// are accepted for one access-token lifetime after the rotation; a
+    /// previous `bsn_hash_key` keeps the audit trail of its key epoch
+    /// verifiable (keep it as long as that trail is kept).
+    #[serde(default)]
+    pub jwt_previous_keys: Vec<String>,
+    #[serde(default)]
+    pub bsn_encryption_previous_keys: Vec<String>,
+    #[serde(default)]
+    pub bsn_hash_previous_keys: Vec<String>,
 }
 
 impl std::fmt::Debug for SecretSettings {
@@ -267,6 +278,34 @@ impl Drop for Keys {
     }
 }
 
+/// Keys being rotated out, per secret. Never printed; zeroed when dropped.
+#[derive(Clone, Default)]
+pub struct PreviousKeys {
+    pub jwt: Vec<[u8; 32]>,
+    pub bsn_encryption: Vec<[u8; 32]>,
+    pub bsn_hash: Vec<[u8; 32]>,
+}
+
+impl std::fmt::Debug for PreviousKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PreviousKeys { .. }")
+    }
+}
+
+impl Drop for PreviousKeys {
+    fn drop(&mut self) {
+        use zeroize::Zeroize;
+        for key in self
+            .jwt
+            .iter_mut()
+            .chain(&mut self.bsn_encryption)
+            .chain(&mut self.bsn_hash)
+        {
+            key.zeroize();
+        }
+    }
+}
+
 impl Settings {
     /// Reads the configuration layers from `config_dir` (falling back to the
     /// embedded defaults) and the process environment.
@@ -286,6 +325,9 @@ impl Settings {
                 .separator("__")
                 .list_separator(",")
                 .with_list_parse_key("server.cors_origins")
+                .with_list_parse_key("secrets.jwt_previous_keys")
+                .with_list_parse_key("secrets.bsn_encryption_previous_keys")
+                .with_list_parse_key("secrets.bsn_hash_previous_keys")
                 .try_parsing(true)
         };
         let built = config::Config::builder()
@@ -354,6 +396,32 @@ impl Settings {
             jwt: from_settings.0.unwrap_or(stored.jwt),
             bsn_encryption: from_settings.1.unwrap_or(stored.bsn_encryption),
             bsn_hash: from_settings.2.unwrap_or(stored.bsn_hash),
+        })
+    }
+
+    /// The previous keys of a rotation (`secrets.*_previous_keys`); in
+    /// production each is held to the same standard as a current key.
+    pub fn previous_keys(&self) -> anyhow::Result<PreviousKeys> {
+        let decode = |name: &str, values: &[String]| -> anyhow::Result<Vec<[u8; 32]>> {
+            let mut keys = Vec::new();
+            for value in values {
+                if let Some(key) = decode_key(name, Some(value))? {
+                    if self.environment == Environment::Production {
+                        crate::crypto::keys::refuse_weak(&[(name, &key)])?;
+                    }
+                    keys.push(key);
+                }
+            }
+            Ok(keys)
+        };
+        let s = &self.secrets;
+        Ok(PreviousKeys {
+            jwt: decode("jwt_previous_keys", &s.jwt_previous_keys)?,
+            bsn_encryption: decode(
+                "bsn_encryption_previous_keys",
+                &s.bsn_encryption_previous_keys,
+            )?,
+            bsn_hash: decode("bsn_hash_previous_keys", &s.bsn_hash_previous_keys)?,
         })
     }
 

@@ -171,8 +171,42 @@ fn canonical_json(value: &Value, out: &mut Vec<u8>) {
 }
 
 static KEY: OnceLock<AuditKey> = OnceLock::new();
+static EPOCHS: OnceLock<Epochs> = OnceLock::new();
 
-/// Installs the process's audit key (at start, before any event is written).
+/// How long after a rotation events MACed with the retired key are still
+/// sealed (servers started before the rotation still write them); after
+/// that such an event is refused as a forgery.
+pub const EPOCH_OVERLAP: chrono::Duration = chrono::Duration::hours(1);
+
+/// The key epochs this process knows: the current one (the version of the
+/// `audit_mac` key) and the retired ones whose keys are configured, so the
+/// chain verifies across every rotation.
+struct Epochs {
+    current: i32,
+    retired: Vec<(i32, AuditKey, DateTime<Utc>)>,
+}
+
+impl Epochs {
+    fn key<'a>(&'a self, current: &'a AuditKey, epoch: i32) -> Option<&'a AuditKey> {
+        if epoch == self.current {
+            return Some(current);
+        }
+        self.retired
+            .iter()
+            .find(|(e, _, _)| *e == epoch)
+            .map(|(_, key, _)| key)
+    }
+
+    fn retired_at(&self, epoch: i32) -> Option<DateTime<Utc>> {
+        self.retired
+            .iter()
+            .find(|(e, _, _)| *e == epoch)
+            .map(|(_, _, at)| *at)
+    }
+}
+
+/// Installs the process's audit key (at start, before any event is written)
+/// with the key epochs checked at start (`crypto::keys::status`).
 /// Installing the same key again is harmless; another key is an error, since
 /// events would then fail verification.
 pub fn install(keys: &crate::crypto::keys::PurposeKeys) -> anyhow::Result<()> {
@@ -181,7 +215,23 @@ pub fn install(keys: &crate::crypto::keys::PurposeKeys) -> anyhow::Result<()> {
     if installed.fingerprint != key.fingerprint {
         anyhow::bail!("another audit key is already installed in this process");
     }
+    let status = crate::crypto::keys::status();
+    let mut retired = Vec::new();
+    for old in status.retired("audit_mac") {
+        retired.push((old.version, AuditKey::new(&old.key)?, old.retired_at));
+    }
+    EPOCHS.get_or_init(|| Epochs {
+        current: status.version("audit_mac"),
+        retired,
+    });
     Ok(())
+}
+
+fn epochs() -> &'static Epochs {
+    EPOCHS.get_or_init(|| Epochs {
+        current: 1,
+        retired: Vec::new(),
+    })
 }
 
 /// The installed key; writing an event without one is a programming error
@@ -404,7 +454,7 @@ async fn seal_queued(
         .first(conn)
         .await
         .optional()?;
-    let (entries, rejected) = chain_entries(key, &events, legacy_max, previous);
+    let (entries, rejected) = chain_entries(key, epochs(), &events, legacy_max, previous);
     for chunk in entries.chunks(1_000) {
         let rows: Vec<_> = chunk
             .iter()
@@ -415,6 +465,7 @@ async fn seal_queued(
                     audit_chain::occurred_at.eq(e.occurred_at),
                     audit_chain::row_mac.eq(e.row_mac.to_vec()),
                     audit_chain::link.eq(e.link.to_vec()),
+                    audit_chain::key_epoch.eq(e.epoch),
                 )
             })
             .collect();
@@ -423,9 +474,29 @@ async fn seal_queued(
             .execute(conn)
             .await?;
     }
-    diesel::delete(audit_unsealed::table.filter(audit_unsealed::seq.eq_any(queued)))
+    // A server started before a rotation does not hold the new epoch's
+    // key: what it cannot check it leaves queued for a server that can,
+    // rather than condemn genuine events as forgeries.
+    let outdated = !rejected.is_empty() && newer_epoch_exists(conn).await?;
+    let done: Vec<i64> = if outdated {
+        entries.iter().map(|e| e.seq).collect()
+    } else {
+        queued.to_vec()
+    };
+    diesel::delete(audit_unsealed::table.filter(audit_unsealed::seq.eq_any(&done)))
         .execute(conn)
         .await?;
+    if outdated {
+        tracing::warn!(
+            count = rejected.len(),
+            "audit events of a newer key epoch were left for a server with the new key"
+        );
+        return Ok(Sealed {
+            sealed: entries.len(),
+            rejected: Vec::new(),
+            ran: true,
+        });
+    }
     if !rejected.is_empty() {
         tracing::error!(
             seqs = ?rejected,
@@ -439,6 +510,17 @@ async fn seal_queued(
     })
 }
 
+/// Whether the database knows an audit key epoch after this process's.
+async fn newer_epoch_exists(conn: &mut AsyncPgConnection) -> QueryResult<bool> {
+    use crate::db::schema::key_fingerprints;
+    let newest: Option<i32> = key_fingerprints::table
+        .filter(key_fingerprints::purpose.eq("audit_mac"))
+        .select(diesel::dsl::max(key_fingerprints::version))
+        .first(conn)
+        .await?;
+    Ok(newest.is_some_and(|v| v > epochs().current))
+}
+
 /// One new entry of the chain.
 struct Entry {
     position: i64,
@@ -446,6 +528,7 @@ struct Entry {
     occurred_at: DateTime<Utc>,
     row_mac: [u8; 32],
     link: [u8; 32],
+    epoch: i32,
 }
 
 /// The chain entries of `events` after `previous` (position and link; the
@@ -454,6 +537,7 @@ struct Entry {
 /// found.
 fn chain_entries(
     key: &AuditKey,
+    epochs: &Epochs,
     events: &[StoredEvent],
     legacy_max: i64,
     previous: Option<(i64, Vec<u8>)>,
@@ -462,15 +546,10 @@ fn chain_entries(
     let mut entries = Vec::with_capacity(events.len());
     let mut rejected = Vec::new();
     for event in events {
-        let computed = key.row_mac(&event.mac_input());
-        let authentic = match &event.row_mac {
-            Some(stored) => stored.as_slice() == computed.as_slice(),
-            None => event.seq <= legacy_max,
-        };
-        if !authentic {
+        let Some((epoch, key, computed)) = authentic_under(key, epochs, event, legacy_max) else {
             rejected.push(event.seq);
             continue;
-        }
+        };
         position += 1;
         let next = key.link(&link, position, event.seq, &computed);
         entries.push(Entry {
@@ -479,10 +558,38 @@ fn chain_entries(
             occurred_at: event.occurred_at,
             row_mac: computed,
             link: next,
+            epoch,
         });
         link = next.to_vec();
     }
     (entries, rejected)
+}
+
+/// The epoch whose key made `event`'s MAC, with that key and the MAC: the
+/// current one, or a retired one within [`EPOCH_OVERLAP`] of its rotation.
+/// Events from before MACs (up to `legacy_max`) belong to the current one.
+fn authentic_under<'a>(
+    current: &'a AuditKey,
+    epochs: &'a Epochs,
+    event: &StoredEvent,
+    legacy_max: i64,
+) -> Option<(i32, &'a AuditKey, [u8; 32])> {
+    let computed = current.row_mac(&event.mac_input());
+    let Some(stored) = &event.row_mac else {
+        return (event.seq <= legacy_max).then_some((epochs.current, current, computed));
+    };
+    if stored.as_slice() == computed.as_slice() {
+        return Some((epochs.current, current, computed));
+    }
+    let now = Utc::now();
+    epochs
+        .retired
+        .iter()
+        .filter(|(_, _, retired_at)| now < *retired_at + EPOCH_OVERLAP)
+        .find_map(|(epoch, key, _)| {
+            let mac = key.row_mac(&event.mac_input());
+            (stored.as_slice() == mac.as_slice()).then_some((*epoch, key, mac))
+        })
 }
 
 /// Seals until the queue is empty (waiting for a running sealer).
@@ -539,6 +646,10 @@ pub enum ProblemKind {
     ChainAltered,
     /// Positions missing from the chain.
     ChainEntryMissing,
+    /// A chain entry of a key epoch whose key this server does not hold
+    /// (configure the retired `bsn_hash_key` in `bsn_hash_previous_keys`),
+    /// or of a retired epoch, dated after that epoch's overlap.
+    KeyEpoch,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -638,8 +749,9 @@ pub async fn verify(
     Ok(report)
 }
 
-/// A chain entry with the event it seals, if that is still there.
-type ChainRow = (i64, i64, Vec<u8>, Vec<u8>, Option<StoredEvent>);
+/// A chain entry (position, seq, MAC, link, key epoch) with the event it
+/// seals, if that is still there.
+type ChainRow = (i64, i64, Vec<u8>, Vec<u8>, i32, Option<StoredEvent>);
 
 /// Walks chain positions `lo..=hi`, checking each link and each event.
 async fn check_chain(
@@ -682,6 +794,7 @@ async fn check_chain(
             audit_chain::seq,
             audit_chain::row_mac,
             audit_chain::link,
+            audit_chain::key_epoch,
             Option::<StoredEvent>::as_select(),
         ))
         .load_stream::<ChainRow>(conn)
@@ -708,11 +821,14 @@ async fn check_chain(
 /// event it seals against its MAC; returns the links its successor may
 /// follow from.
 fn check_entry(
-    key: &AuditKey,
-    (position, seq, sealed_mac, link, event): ChainRow,
+    current: &AuditKey,
+    (position, seq, sealed_mac, link, epoch, event): ChainRow,
     previous: &[Vec<u8>],
     report: &mut Verification,
 ) -> Vec<Vec<u8>> {
+    let Some(key) = epoch_key(current, epoch, position, seq, event.as_ref(), report) else {
+        return vec![link];
+    };
     let computed: Vec<[u8; 32]> = previous
         .iter()
         .map(|prev| key.link(prev, position, seq, &sealed_mac))
@@ -753,6 +869,42 @@ fn check_entry(
         Some(should) if !follows => vec![link, should.to_vec()],
         _ => vec![link],
     }
+}
+
+/// The key of `epoch` for the entry at `position`; a problem when this
+/// server does not hold it, or when the entry's event is dated after the
+/// epoch's key was retired and its overlap ended (a forgery with an old key).
+fn epoch_key<'a>(
+    current: &'a AuditKey,
+    epoch: i32,
+    position: i64,
+    seq: i64,
+    event: Option<&StoredEvent>,
+    report: &mut Verification,
+) -> Option<&'a AuditKey> {
+    let epochs = epochs();
+    let Some(key) = epochs.key(current, epoch) else {
+        report.problem(
+            ProblemKind::KeyEpoch,
+            Some(seq),
+            Some(position),
+            format!("chain entry {position} is of key epoch {epoch}, whose key is not configured"),
+        );
+        return None;
+    };
+    let late = epochs
+        .retired_at(epoch)
+        .zip(event)
+        .is_some_and(|(retired_at, e)| e.occurred_at >= retired_at + EPOCH_OVERLAP);
+    if late {
+        report.problem(
+            ProblemKind::KeyEpoch,
+            Some(seq),
+            Some(position),
+            format!("event {seq} is sealed with the key of epoch {epoch}, retired before it"),
+        );
+    }
+    Some(key)
 }
 
 /// Events of the period that never entered the chain. Everything committed

@@ -4,7 +4,10 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use base64::Engine;
-use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use chrono::{DateTime, Utc};
+use jsonwebtoken::{
+    decode, decode_header, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation,
+};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -59,10 +62,23 @@ pub struct ClientClaims {
 pub struct TokenIssuer {
     encoding: EncodingKey,
     decoding: DecodingKey,
+    /// The `kid` of the current key, put in every token's header.
+    kid: String,
+    /// Keys retired by a rotation, accepted until their overlap ends.
+    previous: Vec<PreviousKey>,
     validation: Validation,
     client_validation: Validation,
     issuer: String,
     pub ttl_seconds: i64,
+}
+
+/// A retired signing key: its tokens verify until `accept_until` (the
+/// rotation plus one access-token lifetime), so nobody is logged out by a
+/// rotation, and a token it signs later does not.
+struct PreviousKey {
+    kid: String,
+    decoding: DecodingKey,
+    accept_until: i64,
 }
 
 impl TokenIssuer {
@@ -78,6 +94,8 @@ impl TokenIssuer {
         Self {
             encoding: EncodingKey::from_secret(key),
             decoding: DecodingKey::from_secret(key),
+            kid: crate::crypto::keys::key_id(&zeroize::Zeroizing::new(*key)),
+            previous: Vec::new(),
             validation,
             client_validation,
             issuer: issuer.to_owned(),
@@ -85,16 +103,37 @@ impl TokenIssuer {
         }
     }
 
-    /// The server's issuer: signing with the token purpose key.
+    /// Also accepts tokens of `key`, retired at `retired_at`, for one
+    /// access-token lifetime after that (the overlap of a rotation).
+    pub fn accepting_previous(mut self, key: &[u8; 32], retired_at: DateTime<Utc>) -> Self {
+        self.previous.push(PreviousKey {
+            kid: crate::crypto::keys::key_id(&zeroize::Zeroizing::new(*key)),
+            decoding: DecodingKey::from_secret(key),
+            accept_until: retired_at.timestamp() + self.ttl_seconds,
+        });
+        self
+    }
+
+    /// The `kid` new tokens carry.
+    pub fn key_id(&self) -> &str {
+        &self.kid
+    }
+
+    /// The server's issuer: signing with the current token purpose key,
+    /// accepting the retired ones this process holds (`crypto::keys::status`).
     pub fn from_settings(
         keys: &crate::crypto::keys::PurposeKeys,
         auth: &crate::config::AuthSettings,
     ) -> Self {
-        Self::new(
+        let mut issuer = Self::new(
             &keys.token_signing,
             &auth.issuer,
             auth.access_token_ttl_seconds,
-        )
+        );
+        for old in crate::crypto::keys::status().retired("token_signing") {
+            issuer = issuer.accepting_previous(&old.key, old.retired_at);
+        }
+        issuer
     }
 
     pub fn issue(&self, user_id: Uuid, session_id: Uuid, role: &str) -> anyhow::Result<String> {
@@ -137,14 +176,30 @@ impl TokenIssuer {
     /// HS256 with the token-signing key: the one algorithm this server
     /// signs (and, through each `Validation`, the one it accepts).
     fn sign(&self, claims: &impl Serialize) -> anyhow::Result<String> {
-        encode(&Header::new(Algorithm::HS256), claims, &self.encoding)
-            .map_err(|e| anyhow::anyhow!("signing token: {e}"))
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = Some(self.kid.clone());
+        encode(&header, claims, &self.encoding).map_err(|e| anyhow::anyhow!("signing token: {e}"))
     }
 
     /// The claims of `token` when its signature, audience, issuer and
     /// expiry pass `validation`; why it failed does not matter to callers.
+    /// The header's `kid` picks the key: the current one (also for tokens
+    /// without a `kid`, issued before keys had ids) or a retired one whose
+    /// overlap has not ended.
     fn open<C: DeserializeOwned>(&self, token: &str, validation: &Validation) -> Option<C> {
-        decode::<C>(token, &self.decoding, validation)
+        let kid = decode_header(token).ok()?.kid;
+        let key = match kid.as_deref() {
+            None => &self.decoding,
+            Some(kid) if kid == self.kid => &self.decoding,
+            Some(kid) => {
+                let old = self.previous.iter().find(|p| p.kid == kid)?;
+                if chrono::Utc::now().timestamp() >= old.accept_until {
+                    return None;
+                }
+                &old.decoding
+            }
+        };
+        decode::<C>(token, key, validation)
             .ok()
             .map(|data| data.claims)
     }
@@ -197,5 +252,33 @@ mod tests {
         let a = random_token();
         assert_ne!(a, random_token());
         assert_eq!(hash_token(&a).len(), 32);
+    }
+
+    #[test]
+    fn tokens_carry_the_key_id_and_a_retired_key_verifies_only_during_its_overlap() {
+        let old = TokenIssuer::new(&[7; 32], "gezinsregie", 900);
+        let token = old
+            .issue(Uuid::new_v4(), Uuid::new_v4(), "team_lead")
+            .unwrap();
+        let header = decode_header(&token).unwrap();
+        assert_eq!(header.kid.as_deref(), Some(old.key_id()));
+
+        let rotated = TokenIssuer::new(&[8; 32], "gezinsregie", 900)
+            .accepting_previous(&[7; 32], chrono::Utc::now());
+        assert!(rotated.verify(&token).is_some(), "within the overlap");
+        let fresh = rotated
+            .issue(Uuid::new_v4(), Uuid::new_v4(), "team_lead")
+            .unwrap();
+        assert_eq!(
+            decode_header(&fresh).unwrap().kid.as_deref(),
+            Some(rotated.key_id())
+        );
+        assert_ne!(rotated.key_id(), old.key_id());
+        assert!(old.verify(&fresh).is_none());
+
+        let long_ago = chrono::Utc::now() - chrono::Duration::seconds(901);
+        let ended =
+            TokenIssuer::new(&[8; 32], "gezinsregie", 900).accepting_previous(&[7; 32], long_ago);
+        assert!(ended.verify(&token).is_none(), "after the overlap");
     }
 }

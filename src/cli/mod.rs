@@ -5,6 +5,7 @@
 mod accounts;
 mod audit;
 mod data;
+mod keys;
 mod serve;
 
 use anyhow::bail;
@@ -102,6 +103,12 @@ pub enum Command {
     /// one snapshot; prints every check with its count and exits 1 when any
     /// violation is found. Changes nothing, not even pending migrations.
     CheckInvariants,
+    /// The purpose keys: their versions, fingerprints and rotations
+    /// (README, "Rotating keys").
+    Keys {
+        #[command(subcommand)]
+        command: keys::KeysCommand,
+    },
     /// Print the OpenAPI document.
     Openapi,
 }
@@ -252,7 +259,8 @@ async fn run_command(command: Command, settings: &Settings, url: &str) -> anyhow
     }
     db::run_migrations(url).await?;
     let keys = PurposeKeys::derive(&settings.resolve_keys()?);
-    keys::check_against(&mut db::connect(url).await?, &keys).await?;
+    let previous = PurposeKeys::derive_previous(&settings.previous_keys()?);
+    crate::crypto::keys::check_and_install(&mut db::connect(url).await?, &keys, &previous).await?;
     crate::audit::chain::install(&keys)?;
     match command {
         Command::Migrate => {
@@ -301,6 +309,7 @@ async fn run_command(command: Command, settings: &Settings, url: &str) -> anyhow
             accounts::create_client(url, &keys, spec).await
         }
         Command::Audit { command } => audit::run(command, url).await,
+        Command::Keys { command } => keys::run(command, url).await,
         Command::Retention {
             action: RetentionCommand::Run { dry_run },
         } => data::retention(settings, url, dry_run).await,

@@ -18,6 +18,8 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         tracing::warn!("BENCHMARK BUILD: plan reads are not audited");
     }
     let keys = settings.resolve_keys()?;
+    // Checked here too, before the database: a weak previous key refuses.
+    settings.previous_keys()?;
     let (url, cluster) = super::database(&settings).await?;
     let result = serve_on(&settings, &keys, &url, cluster.is_some()).await;
     if let Some(cluster) = cluster {
@@ -36,7 +38,8 @@ async fn serve_on(settings: &Settings, keys: &Keys, url: &str, local: bool) -> a
     }
     let purpose_keys = PurposeKeys::derive(keys);
     let mut conn = db::connect(url).await?;
-    keys::check_against(&mut conn, &purpose_keys).await?;
+    let previous = PurposeKeys::derive_previous(&settings.previous_keys()?);
+    keys::check_and_install(&mut conn, &purpose_keys, &previous).await?;
     // Only ever the private cluster of a local run (production has none:
     // cli::refuse_in_production), and checked again here because the demo
     // accounts' passwords are in the README.

@@ -25,14 +25,17 @@
 //! was written with refuses to start instead of answering 500s or, worse,
 //! writing data nobody can read later.
 
+use std::sync::OnceLock;
+
+use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use hkdf::Hkdf;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use zeroize::Zeroizing;
 
-use crate::config::Keys;
+use crate::config::{Keys, PreviousKeys};
 use crate::db::schema::{family_members, key_fingerprints};
 
 /// HKDF's salt: fixed and public, naming the derivation scheme.
@@ -154,56 +157,322 @@ fn fingerprint(key: &PurposeKey) -> Vec<u8> {
     mac.finalize().into_bytes().to_vec()
 }
 
+/// A key's id for a token header (`kid`): the start of its fingerprint,
+/// stable across processes and revealing nothing of the key.
+pub fn key_id(key: &PurposeKey) -> String {
+    fingerprint(key)[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+impl PurposeKeys {
+    /// The purpose keys of the previous secrets of a rotation, each under
+    /// the purpose it serves.
+    pub fn derive_previous(previous: &PreviousKeys) -> Vec<(&'static str, PurposeKey)> {
+        let mut keys = Vec::new();
+        for secret in &previous.jwt {
+            keys.push((
+                "token_signing",
+                derive(secret, "gezinsregie/v2/token-signing"),
+            ));
+        }
+        for secret in &previous.bsn_encryption {
+            keys.push((
+                "bsn_encryption",
+                derive(secret, "gezinsregie/v2/bsn-encryption"),
+            ));
+            keys.push((
+                "callback_secrets",
+                derive(secret, "gezinsregie/v2/callback-secrets"),
+            ));
+        }
+        for secret in &previous.bsn_hash {
+            keys.push(("bsn_hash", derive(secret, "gezinsregie/v2/bsn-hash")));
+            keys.push(("audit_mac", derive(secret, "gezinsregie/v2/audit-mac")));
+        }
+        keys
+    }
+}
+
+/// A retired version of a purpose key that is still configured.
+pub struct RetiredKey {
+    pub purpose: &'static str,
+    pub version: i32,
+    pub key: PurposeKey,
+    pub retired_at: DateTime<Utc>,
+}
+
+/// The versions of the keys a server runs with: the current version of
+/// every purpose and the retired versions it still holds the key of.
+#[derive(Default)]
+pub struct KeyStatus {
+    pub current: Vec<(&'static str, i32)>,
+    pub retired: Vec<RetiredKey>,
+}
+
+impl KeyStatus {
+    /// The current version of `purpose` (1 before any rotation).
+    pub fn version(&self, purpose: &str) -> i32 {
+        self.current
+            .iter()
+            .find(|(p, _)| *p == purpose)
+            .map_or(1, |(_, v)| *v)
+    }
+
+    pub fn retired<'a>(&'a self, purpose: &'a str) -> impl Iterator<Item = &'a RetiredKey> + 'a {
+        self.retired.iter().filter(move |r| r.purpose == purpose)
+    }
+}
+
+static STATUS: OnceLock<KeyStatus> = OnceLock::new();
+
+/// The key versions this process checked at start (none checked: every
+/// purpose at version 1 without retired keys, as in a fresh database).
+pub fn status() -> &'static KeyStatus {
+    STATUS.get_or_init(KeyStatus::default)
+}
+
+/// Advisory lock of the check ("gzkeys"): two servers starting with a
+/// rotated key record one rotation, not two.
+const KEYS_LOCK: i64 = 0x677a_6b65_7973;
+
 /// Checks `keys` against the fingerprints the database keeps, recording
 /// them when it keeps none yet. Fails, naming the purposes, when a key
 /// differs; and when a database that already holds encrypted BSNs has no
 /// fingerprints (written before keys were derived this way), since its
 /// BSNs would not decrypt.
 pub async fn check_against(conn: &mut AsyncPgConnection, keys: &PurposeKeys) -> anyhow::Result<()> {
-    let stored: Vec<(String, Vec<u8>)> = key_fingerprints::table
-        .select((key_fingerprints::purpose, key_fingerprints::fingerprint))
-        .load(conn)
-        .await?;
-    if stored.is_empty() {
-        let has_bsns: bool = diesel::select(diesel::dsl::exists(
-            family_members::table.filter(family_members::bsn_ciphertext.is_not_null()),
-        ))
-        .get_result(conn)
-        .await?;
-        if has_bsns {
-            anyhow::bail!(
-                "this database holds BSNs encrypted with keys of an earlier derivation \
-                 (before HKDF purpose keys); they cannot be read with these keys. \
-                 A local demo database can be recreated: stop the server and remove the data folder."
-            );
-        }
+    check_and_rotate(conn, keys, &[]).await.map(|_| ())
+}
+
+/// [`check_against`], and then the versions become this process's
+/// [`status`] (the token issuer and the audit sealer read them).
+pub async fn check_and_install(
+    conn: &mut AsyncPgConnection,
+    keys: &PurposeKeys,
+    previous: &[(&'static str, PurposeKey)],
+) -> anyhow::Result<()> {
+    let status = check_and_rotate(conn, keys, previous).await?;
+    if STATUS.set(status).is_err() {
+        anyhow::bail!("the key versions were already installed in this process");
     }
-    let mut differ = Vec::new();
-    for (purpose, key) in keys.all() {
-        let print = fingerprint(key);
-        match stored.iter().find(|(p, _)| p == purpose) {
-            Some((_, known)) if *known != print => differ.push(purpose),
-            Some(_) => {}
-            None => {
-                diesel::insert_into(key_fingerprints::table)
-                    .values((
-                        key_fingerprints::purpose.eq(purpose),
-                        key_fingerprints::fingerprint.eq(&print),
-                    ))
-                    .on_conflict_do_nothing()
-                    .execute(conn)
-                    .await?;
+    Ok(())
+}
+
+/// A stored fingerprint: purpose, version, fingerprint, retired.
+type Stored = (String, i32, Vec<u8>, Option<DateTime<Utc>>);
+
+/// Checks the keys and records a configured rotation: when the stored
+/// current key of a purpose is one of its `previous` keys, that version is
+/// retired now and the configured key becomes the next version.
+pub async fn check_and_rotate(
+    conn: &mut AsyncPgConnection,
+    keys: &PurposeKeys,
+    previous: &[(&'static str, PurposeKey)],
+) -> anyhow::Result<KeyStatus> {
+    conn.transaction(async |conn| {
+        diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
+            .bind::<diesel::sql_types::BigInt, _>(KEYS_LOCK)
+            .execute(conn)
+            .await?;
+        let stored: Vec<Stored> = key_fingerprints::table
+            .select((
+                key_fingerprints::purpose,
+                key_fingerprints::version,
+                key_fingerprints::fingerprint,
+                key_fingerprints::retired_at,
+            ))
+            .load(conn)
+            .await?;
+        if stored.is_empty() {
+            refuse_old_derivation(conn).await?;
+        }
+        let mut status = KeyStatus::default();
+        let mut refused = Refused::default();
+        let now = Utc::now();
+        for (purpose, key) in keys.all() {
+            let rows: Vec<&Stored> = stored.iter().filter(|r| r.0 == purpose).collect();
+            let version = check_purpose(conn, purpose, key, &rows, previous, now, &mut refused).await?;
+            status.current.push((purpose, version));
+            for (_, old) in previous.iter().filter(|(p, _)| *p == purpose) {
+                let print = fingerprint(old);
+                // Retired before, or just now by this check.
+                let retired = rows.iter().find(|r| r.2 == print).map(|r| (r.1, r.3.unwrap_or(now)));
+                match retired {
+                    Some((version, retired_at)) if version != status.version(purpose) => {
+                        status.retired.push(RetiredKey {
+                            purpose,
+                            version,
+                            key: old.clone(),
+                            retired_at,
+                        })
+                    }
+                    _ => tracing::warn!(purpose, "a configured previous key is not a retired key of this database; it is not used"),
+                }
             }
         }
+        refused.into_result()?;
+        Ok(status)
+    })
+    .await
+}
+
+/// What the check refused, per reason.
+#[derive(Default)]
+struct Refused {
+    differ: Vec<&'static str>,
+    retired: Vec<&'static str>,
+}
+
+impl Refused {
+    fn into_result(self) -> anyhow::Result<()> {
+        if !self.retired.is_empty() {
+            anyhow::bail!(
+                "the configured secrets were retired by a key rotation on this database \
+                 (keys: {}); a server with the old keys cannot start again; refusing to start",
+                self.retired.join(", ")
+            );
+        }
+        if !self.differ.is_empty() {
+            anyhow::bail!(
+                "the configured secrets are not the ones this database was written with \
+                 (keys that differ: {}); refusing to start. To rotate a key, configure \
+                 the old value in secrets.*_previous_keys (README, \"Rotating keys\")",
+                self.differ.join(", ")
+            );
+        }
+        Ok(())
     }
-    if !differ.is_empty() {
+}
+
+/// The version `key` has for `purpose`: recorded as version 1 on a new
+/// database, as the next version when it rotates out a configured previous
+/// key; refused (0) otherwise.
+async fn check_purpose(
+    conn: &mut AsyncPgConnection,
+    purpose: &'static str,
+    key: &PurposeKey,
+    rows: &[&Stored],
+    previous: &[(&'static str, PurposeKey)],
+    now: DateTime<Utc>,
+    refused: &mut Refused,
+) -> anyhow::Result<i32> {
+    let print = fingerprint(key);
+    let current = rows.iter().find(|r| r.3.is_none());
+    if let Some(known) = rows.iter().find(|r| r.2 == print) {
+        if known.3.is_some() {
+            refused.retired.push(purpose);
+        }
+        return Ok(known.1);
+    }
+    let next = rows.iter().map(|r| r.1).max().unwrap_or(0) + 1;
+    if let Some(current) = current {
+        let rotating = previous
+            .iter()
+            .any(|(p, old)| *p == purpose && fingerprint(old) == current.2);
+        if !rotating {
+            refused.differ.push(purpose);
+            return Ok(0);
+        }
+        if let Some(held) = held_under(conn, purpose).await? {
+            anyhow::bail!(
+                "rotating the key of {purpose} would leave {held} unreadable or unfindable: \
+                 this version re-encrypts nothing; refusing to start"
+            );
+        }
+        diesel::update(
+            key_fingerprints::table
+                .filter(key_fingerprints::purpose.eq(purpose))
+                .filter(key_fingerprints::version.eq(current.1)),
+        )
+        .set(key_fingerprints::retired_at.eq(now))
+        .execute(conn)
+        .await?;
+        tracing::warn!(purpose, from = current.1, to = next, "key rotated");
+    }
+    diesel::insert_into(key_fingerprints::table)
+        .values((
+            key_fingerprints::purpose.eq(purpose),
+            key_fingerprints::version.eq(next),
+            key_fingerprints::fingerprint.eq(&print),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(next)
+}
+
+/// What data `purpose`'s key protects that a rotation would have to
+/// re-encrypt or re-hash (none for the token and audit keys).
+async fn held_under(
+    conn: &mut AsyncPgConnection,
+    purpose: &str,
+) -> anyhow::Result<Option<&'static str>> {
+    use crate::db::schema::{clients, referral_people};
+    let held = match purpose {
+        "bsn_encryption" | "bsn_hash" => {
+            let members = diesel::select(diesel::dsl::exists(
+                family_members::table.filter(family_members::bsn_hash.is_not_null()),
+            ));
+            let referred = diesel::select(diesel::dsl::exists(
+                referral_people::table.filter(referral_people::bsn_hash.is_not_null()),
+            ));
+            members.get_result::<bool>(conn).await? || referred.get_result::<bool>(conn).await?
+        }
+        "callback_secrets" => {
+            diesel::select(diesel::dsl::exists(clients::table.select(clients::id)))
+                .get_result::<bool>(conn)
+                .await?
+        }
+        _ => false,
+    };
+    Ok(held.then_some(match purpose {
+        "callback_secrets" => "the clients' callback secrets",
+        _ => "the stored BSNs",
+    }))
+}
+
+/// A database holding BSNs but no fingerprints was written before keys
+/// were derived this way: its BSNs would not decrypt.
+async fn refuse_old_derivation(conn: &mut AsyncPgConnection) -> anyhow::Result<()> {
+    let has_bsns: bool = diesel::select(diesel::dsl::exists(
+        family_members::table.filter(family_members::bsn_ciphertext.is_not_null()),
+    ))
+    .get_result(conn)
+    .await?;
+    if has_bsns {
         anyhow::bail!(
-            "the configured secrets are not the ones this database was written with \
-             (keys that differ: {}); refusing to start",
-            differ.join(", ")
+            "this database holds BSNs encrypted with keys of an earlier derivation \
+             (before HKDF purpose keys); they cannot be read with these keys. \
+             A local demo database can be recreated: stop the server and remove the data folder."
         );
     }
     Ok(())
+}
+
+/// One row of `gezinsregie keys list`.
+#[derive(Debug, Queryable)]
+pub struct Listed {
+    pub purpose: String,
+    pub version: i32,
+    pub fingerprint: Vec<u8>,
+    pub recorded_at: DateTime<Utc>,
+    pub retired_at: Option<DateTime<Utc>>,
+}
+
+/// Every key version the database knows, oldest first per purpose.
+pub async fn list(conn: &mut AsyncPgConnection) -> QueryResult<Vec<Listed>> {
+    key_fingerprints::table
+        .order((key_fingerprints::purpose, key_fingerprints::version))
+        .select((
+            key_fingerprints::purpose,
+            key_fingerprints::version,
+            key_fingerprints::fingerprint,
+            key_fingerprints::recorded_at,
+            key_fingerprints::retired_at,
+        ))
+        .load(conn)
+        .await
 }
 
 #[cfg(test)]

@@ -197,6 +197,8 @@ diesel::table! {
         row_mac -> Bytea,
         link -> Bytea,
         sealed_at -> Timestamptz,
+        /// Version of the audit_mac key (key_fingerprints.version) that made the event's MAC and this link.
+        key_epoch -> Int4,
     }
 }
 
@@ -390,13 +392,17 @@ diesel::table! {
 
 diesel::table! {
     /// One fingerprint per purpose key (HMAC of a fixed text under the key): tells keys apart without revealing them.
-    key_fingerprints (purpose) {
+    key_fingerprints (purpose, version) {
         /// The purpose of the key: token_signing, bsn_encryption, callback_secrets, bsn_hash or audit_mac.
         purpose -> Text,
         /// HMAC-SHA256 of "gezinsregie key fingerprint" under the key.
         fingerprint -> Bytea,
         /// When the first server with this key started on the database.
         recorded_at -> Timestamptz,
+        /// Version of the purpose key: 1 for the first, one more at every rotation. For audit_mac it is the key epoch of audit_chain.
+        version -> Int4,
+        /// When a rotation replaced this version; NULL for the current one. Tokens of a retired signing key are accepted for one access-token lifetime after it.
+        retired_at -> Nullable<Timestamptz>,
     }
 }
 

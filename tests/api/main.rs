@@ -26,6 +26,7 @@ mod generator;
 mod helpers;
 mod invariant_checks;
 mod invariants;
+mod key_rotation;
 mod keys;
 mod login_limits;
 mod methods;
