@@ -2,7 +2,7 @@
 //! and machine clients, with the rules of their fields.
 
 use crate::auth::client::SCOPES;
-use crate::auth::password;
+use crate::auth::password_policy;
 use crate::db::schema::{
     clients, municipalities, notification_attempts, notifications, providers, teams, users,
 };
@@ -254,7 +254,9 @@ pub struct NewUser {
     pub provider_id: Option<Uuid>,
     /// For gi_worker: further municipalities its GI serves.
     pub served_municipality_codes: Option<Vec<String>>,
-    /// 12 to 128 characters.
+    /// 12 to 128 characters, at least 12 of them not whitespace; not
+    /// containing the username, not a common password (else 422
+    /// `weak_password`).
     #[schema(min_length = 12, max_length = 128)]
     pub password: String,
 }
@@ -300,8 +302,8 @@ impl NewUser {
         let mut v = Invalid::validated(&self);
         self.check_role(&mut v);
         let served = self.served(&mut v);
-        v.check("password", password::check_policy(&self.password));
         v.into_result()?;
+        password_policy::enforce("password", &self.password, &self.username)?;
         Ok(UserSpec {
             username: checked(username(&self.username))?,
             display_name: checked(text::required(&self.display_name, 200))?,
@@ -387,7 +389,8 @@ pub struct UserUpdate {
     /// `false` disables the account and ends its sessions.
     pub active: Option<bool>,
     pub team_id: Option<TeamId>,
-    /// Sets a new password (12 to 128 characters).
+    /// Sets a new password (the policy of `NewUser.password`). The account
+    /// then waits for a team lead's approval, unless it is an admin.
     #[schema(min_length = 12, max_length = 128)]
     pub password: Option<String>,
 }
@@ -402,11 +405,9 @@ pub struct UserChange {
 
 impl UserUpdate {
     pub fn parse(self) -> ApiResult<UserChange> {
-        let mut v = Invalid::validated(&self);
-        if let Some(new) = &self.password {
-            v.check("password", password::check_policy(new));
-        }
-        v.into_result()?;
+        // The password policy needs the account's username: the service
+        // checks it (`password_policy::enforce`).
+        validate(&self)?;
         Ok(UserChange {
             display_name: checked(text::replacement(self.display_name.as_deref(), 200))?,
             active: self.active,

@@ -148,7 +148,7 @@ pub async fn update_provider(
     responses(
         (status = 201, description = "Created", body = User),
         (status = 409, description = "Username taken", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Unknown municipality, team or provider", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Unknown municipality, team or provider; a password the policy refuses (`weak_password`)", body = crate::error::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn create_user(
     app: App,
@@ -187,7 +187,7 @@ pub async fn get_user(app: App, bearer: Bearer, id: web::Path<UserId>) -> ApiRes
     request_body = UserUpdate,
     responses(
         (status = 200, description = "The changed user", body = User),
-        (status = 422, description = "Unknown team", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Unknown team; a password the policy refuses (`weak_password`)", body = crate::error::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn update_user(
     app: App,

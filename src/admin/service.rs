@@ -10,7 +10,7 @@ use crate::admin::queries::{count_registered, provider_exists, team_in_municipal
 use crate::audit::AuditEvent;
 use crate::auth::principal::Bearer;
 use crate::auth::Principal;
-use crate::auth::{password, policy};
+use crate::auth::{password, password_policy, policy};
 use crate::crypto::SecretBox;
 use crate::domain::roles::ApprovalReason;
 use crate::domain::{ClientId, MunicipalityCode, NotificationId, ProviderId, Role, TeamId, UserId};
@@ -352,7 +352,10 @@ pub async fn update_user(
             }
         }
         let hash = match &change.password {
-            Some(new) => Some(password::hash_off_worker(new.clone()).await?),
+            Some(new) => {
+                password_policy::enforce("password", new, &current.username)?;
+                Some(password::hash_off_worker(new.clone()).await?)
+            }
             None => None,
         };
         queries::update_user(tx.conn, id, &change, hash.as_deref()).await?;

@@ -6,6 +6,7 @@
 pub mod client;
 pub mod model;
 pub mod password;
+pub mod password_policy;
 pub mod policy;
 pub mod principal;
 pub mod queries;
