@@ -7,6 +7,7 @@ mod access_log;
 mod admin;
 mod audit;
 mod audit_coverage;
+mod audit_failures;
 mod auth;
 mod care;
 mod care_authz;
