@@ -53,6 +53,8 @@ pub struct Settings {
     pub retention: RetentionSettings,
     #[serde(default)]
     pub secrets: SecretSettings,
+    #[serde(default)]
+    pub audit_attempts: AuditAttemptSettings,
     #[serde(skip, default = "default_env")]
     pub environment: Environment,
 }
@@ -224,6 +226,28 @@ impl Default for RetentionSettings {
             dossier_years: 20,
             audit_years: 5,
             batch_size: 500,
+        }
+    }
+}
+
+/// Unauthenticated attempts on personal data, audited in aggregate
+/// ([`crate::audit::attempts`]).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct AuditAttemptSettings {
+    /// Seconds between flushes: each client address and endpoint seen in
+    /// an interval becomes one audit event (at least 1).
+    pub flush_seconds: u64,
+    /// Distinct (address, endpoint) keys counted per interval; attempts of
+    /// further keys are counted into one overflow event.
+    pub max_keys: usize,
+}
+
+impl Default for AuditAttemptSettings {
+    fn default() -> Self {
+        Self {
+            flush_seconds: 60,
+            max_keys: 1000,
         }
     }
 }

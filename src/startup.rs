@@ -38,6 +38,7 @@ impl Application {
         let state = AppState::new(settings, &keys, pool)?;
         crate::audit::chain::spawn(state.clone());
         crate::care::refresh::spawn(state.clone());
+        crate::audit::attempts::spawn(state.clone());
         crate::notifications::worker::spawn(state.clone())?;
         let server = run(listener, state, settings)?;
         Ok(Self { port, server })

@@ -33,6 +33,8 @@ pub struct AppState {
     pub database_url: Option<String>,
     /// This server's own metrics, served on `/metrics` with actix's.
     pub metrics: Metrics,
+    /// Unauthenticated attempts on personal data, counted until audited.
+    pub attempts: crate::audit::attempts::UnauthenticatedAttempts,
 }
 
 /// The server's own Prometheus metrics, in the registry `/metrics` serves.
@@ -76,6 +78,9 @@ impl AppState {
             outbox_wakeup: Arc::new(Notify::new()),
             database_url: settings.database.url.clone(),
             metrics: Metrics::new()?,
+            attempts: crate::audit::attempts::UnauthenticatedAttempts::new(
+                &settings.audit_attempts,
+            ),
         }))
     }
 

@@ -5,8 +5,10 @@
 //! Denied attempts are written in the request's transaction too, which
 //! then commits with nothing else in it (see `crate::tx`).
 
+pub mod attempts;
 pub mod chain;
 pub mod export;
+pub mod failures;
 pub mod model;
 pub mod queries;
 pub mod routes;

@@ -17,6 +17,8 @@ use diesel_async::AsyncPgConnection;
 
 use super::queries;
 use super::tokens::{AccessClaims, ClientClaims};
+use crate::audit::attempts::Reason;
+use crate::audit::failures::Endpoint;
 use crate::domain::{ProviderId, Role, SessionId, TeamId, UserId};
 use crate::error::ApiError;
 use crate::http::request_context::RequestContext;
@@ -62,6 +64,8 @@ pub enum Claims {
 pub struct Bearer {
     pub claims: Claims,
     pub request: RequestContext,
+    /// What was called: a write that fails is audited under it.
+    pub endpoint: Endpoint,
 }
 
 /// The request context of a request (always present behind the middleware).
@@ -94,18 +98,28 @@ impl FromRequest for Bearer {
     }
 }
 
+/// A 401 here is counted as an unauthenticated attempt on the endpoint
+/// (audited in aggregate, see [`crate::audit::attempts`]).
 fn verify(req: &HttpRequest) -> Result<Bearer, ApiError> {
     let state = req
         .app_data::<web::Data<Arc<AppState>>>()
         .ok_or_else(|| ApiError::internal(anyhow::anyhow!("no app state")))?;
+    let refuse = |reason, detail: &str| {
+        let endpoint = Endpoint::of(req);
+        state
+            .attempts
+            .note(&request_context(req), &endpoint, reason);
+        ApiError::unauthorized(detail)
+    };
     let token =
-        bearer_token(req).ok_or_else(|| ApiError::unauthorized("Send a bearer access token."))?;
+        bearer_token(req).ok_or_else(|| refuse(Reason::NoToken, "Send a bearer access token."))?;
     let claims = match state.tokens.verify(&token) {
         Some(claims) => Claims::User(claims),
         None => match state.tokens.verify_client(&token) {
             Some(claims) => Claims::Client(claims),
             None => {
-                return Err(ApiError::unauthorized(
+                return Err(refuse(
+                    Reason::InvalidToken,
                     "The access token is invalid or expired.",
                 ))
             }
@@ -114,6 +128,7 @@ fn verify(req: &HttpRequest) -> Result<Bearer, ApiError> {
     Ok(Bearer {
         claims,
         request: request_context(req),
+        endpoint: Endpoint::of(req),
     })
 }
 

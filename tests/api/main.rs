@@ -8,6 +8,7 @@ mod account_approvals;
 mod admin;
 mod audit;
 mod audit_coverage;
+mod audit_failures;
 mod auth;
 mod care;
 mod care_authz;
