@@ -12,7 +12,7 @@ use anyhow::bail;
 use clap::{Parser, Subcommand};
 
 use crate::config::{Environment, Settings};
-use crate::crypto::keys::{self, PurposeKeys};
+use crate::crypto::keys::PurposeKeys;
 use crate::db::cluster::{ClusterOptions, LocalCluster};
 use crate::domain::Role;
 use crate::{db, telemetry};
