@@ -35,6 +35,7 @@ mod production;
 mod referral_world;
 mod referrals;
 mod reports;
+mod response_headers;
 mod retention;
 mod slow_clients;
 mod structure;
