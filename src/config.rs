@@ -269,6 +269,9 @@ pub struct SecretSettings {
     pub bsn_encryption_previous_keys: Vec<String>,
     #[serde(default)]
     pub bsn_hash_previous_keys: Vec<String>,
+    /// Bearer token a Prometheus scrape of `/metrics` must send; unset:
+    /// `/metrics` is open (local only; production requires it).
+    pub metrics_token: Option<String>,
 }
 
 impl std::fmt::Debug for SecretSettings {
@@ -329,8 +332,19 @@ impl Drop for PreviousKeys {
         }
     }
 }
+/// Shortest metrics token production accepts: a guessable one protects nothing.
+pub const MIN_METRICS_TOKEN_CHARS: usize = 32;
 
 impl Settings {
+    /// The metrics token, when one is set (blank counts as unset).
+    pub fn metrics_token(&self) -> Option<&str> {
+        self.secrets
+            .metrics_token
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+    }
+
     /// Reads the configuration layers from `config_dir` (falling back to the
     /// embedded defaults) and the process environment.
     pub fn load() -> anyhow::Result<Self> {

@@ -18,7 +18,9 @@ use crate::config::{Keys, Settings};
 use crate::crypto::keys::PurposeKeys;
 use crate::db::DbPool;
 use crate::http::limits::{self, PeerLimit};
-use crate::http::{extract, get_served_elsewhere, problemize, request_context};
+use crate::http::{
+    extract, get_served_elsewhere, metrics_token, problemize, request_context, security_headers,
+};
 use crate::openapi::ApiDoc;
 use crate::state::AppState;
 use crate::telemetry::RequestSpan;
@@ -104,6 +106,7 @@ fn run(listener: TcpListener, state: Arc<AppState>, settings: &Settings) -> anyh
     let limits = settings.server.limits.clone();
     let body_timeout = Duration::from_millis(limits.body_timeout_ms);
     let peers = PeerLimit::new(limits.max_connections_per_peer);
+    let metrics_token: Option<Arc<str>> = settings.metrics_token().map(Arc::from);
     limits::warn_if_fd_limit_low(limits.max_connections, settings.database.pool_size);
     let server = HttpServer::new(move || {
         // Runs on each worker's own thread.
@@ -122,10 +125,21 @@ fn run(listener: TcpListener, state: Arc<AppState>, settings: &Settings) -> anyh
             .wrap(ErrorHandlers::new().default_handler(problemize))
             .wrap(cors(&origins))
             .wrap(metrics.clone())
+            .wrap(from_fn({
+                let token = metrics_token.clone();
+                move |req, next| metrics_token::middleware(req, next, token.clone())
+            }))
             .wrap(TracingLogger::<RequestSpan>::new())
             .wrap(from_fn(request_context::middleware))
+            .wrap(from_fn(security_headers::middleware))
             .configure(crate::health::routes)
-            .service(SwaggerUi::new("/docs/{_:.*}").url("/v1/openapi.json", openapi.clone()))
+            .service(
+                SwaggerUi::new("/docs/{_:.*}")
+                    .url("/v1/openapi.json", openapi.clone())
+                    // No badge image from validator.swagger.io: the page
+                    // loads nothing from elsewhere (security_headers::DOCS_CSP).
+                    .config(utoipa_swagger_ui::Config::default().validator_url("none")),
+            )
             .service(get_served_elsewhere("/docs/{_:.*}"))
             .service(get_served_elsewhere("/v1/openapi.json"))
             .service(get_served_elsewhere("/metrics"))

@@ -220,10 +220,23 @@ fn refuse_in_production(settings: &Settings, command: Option<&Command>) -> anyho
     if settings.database.url.is_none() {
         bail!(NO_DATABASE_IN_PRODUCTION);
     }
-    if matches!(command, None | Some(Command::Serve)) && !settings.server.host_configured {
+    if !matches!(command, None | Some(Command::Serve)) {
+        return Ok(());
+    }
+    if !settings.server.host_configured {
         bail!(
             "production mode needs an explicit bind address: set GEZINSREGIE__SERVER__HOST \
              (or server.host in config/production.toml); refusing to listen on a default"
+        );
+    }
+    if settings
+        .metrics_token()
+        .is_none_or(|t| t.chars().count() < crate::config::MIN_METRICS_TOKEN_CHARS)
+    {
+        bail!(
+            "production mode needs GEZINSREGIE__SECRETS__METRICS_TOKEN (at least {} characters, \
+             e.g. openssl rand -base64 32), the bearer token that /metrics requires",
+            crate::config::MIN_METRICS_TOKEN_CHARS
         );
     }
     Ok(())

@@ -5,9 +5,11 @@
 pub mod access_reason;
 pub mod extract;
 pub mod limits;
+pub mod metrics_token;
 pub mod objects_only;
 pub mod pagination;
 pub mod request_context;
+pub mod security_headers;
 pub mod validation;
 
 use actix_web::dev::ServiceResponse;

@@ -40,6 +40,7 @@ mod referral_attacks;
 mod referral_world;
 mod referrals;
 mod reports;
+mod response_headers;
 mod retention;
 mod slow_clients;
 mod structure;

@@ -17,6 +17,8 @@ use crate::helpers::{fresh_database, secrets_env, spawn_app, wait_until};
 /// loading the demo and serving (the old behaviour, which never exits).
 const EXITS_WITHIN: Duration = Duration::from_secs(30);
 
+const METRICS_TOKEN: &str = "a-metrics-token-of-more-than-32-characters";
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .expect("free port")
@@ -45,6 +47,7 @@ fn production(args: &[&str], port: u16, data_dir: &PathBuf) -> tokio::process::C
         .env("GEZINSREGIE__SERVER__PORT", port.to_string())
         .env("GEZINSREGIE__SERVER__WORKERS", "1")
         .env("GEZINSREGIE__DATA_DIR", data_dir)
+        .env("GEZINSREGIE__SECRETS__METRICS_TOKEN", METRICS_TOKEN)
         .envs(secrets_env())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -156,8 +159,18 @@ async fn production_serves_only_on_an_explicitly_configured_address() {
             .is_ok_and(|r| r.status() == 200)
     })
     .await;
+    let metrics = format!("http://127.0.0.1:{port}/metrics");
+    let open_metrics = client.get(&metrics).send().await.map(|r| r.status());
+    let token_metrics = client
+        .get(&metrics)
+        .bearer_auth(METRICS_TOKEN)
+        .send()
+        .await
+        .map(|r| r.status());
     let _ = std::fs::remove_dir_all(&data_dir);
     assert!(ready, "the configured production server did not serve");
+    assert_eq!(open_metrics.expect("metrics"), 401);
+    assert_eq!(token_metrics.expect("metrics"), 200);
     let mut conn = AsyncPgConnection::establish(&db_url)
         .await
         .expect("connect");
@@ -168,4 +181,31 @@ async fn production_serves_only_on_an_explicitly_configured_address() {
     .await
     .expect("count users");
     assert_eq!(users, 0, "production loaded demo accounts");
+}
+
+/// Issue 15 item 10: production refuses to serve without a metrics token
+/// (or with a short one), so `/metrics` is never open to anyone.
+#[actix_web::test]
+async fn production_refuses_to_serve_without_a_metrics_token() {
+    let db_url = fresh_database().await;
+    let (port, data_dir) = (free_port(), scratch_dir());
+    let mut without = production(&["serve"], port, &data_dir);
+    without
+        .env("DATABASE_URL", &db_url)
+        .env("GEZINSREGIE__SERVER__HOST", "127.0.0.1")
+        .env_remove("GEZINSREGIE__SECRETS__METRICS_TOKEN");
+    let mut short = production(&["serve"], port, &data_dir);
+    short
+        .env("DATABASE_URL", &db_url)
+        .env("GEZINSREGIE__SERVER__HOST", "127.0.0.1")
+        .env("GEZINSREGIE__SECRETS__METRICS_TOKEN", "short");
+
+    let without = run_to_exit(without).await;
+    let short = run_to_exit(short).await;
+    let was_listening = listening(port);
+    let _ = std::fs::remove_dir_all(&data_dir);
+
+    refused_with(without, "METRICS_TOKEN");
+    refused_with(short, "METRICS_TOKEN");
+    assert!(!was_listening, "something listens on the port");
 }
