@@ -110,6 +110,7 @@ fn run(listener: TcpListener, state: Arc<AppState>, settings: &Settings) -> anyh
         App::new()
             .app_data(state.clone())
             .app_data(web::PathConfig::default().error_handler(extract::path_error))
+            .wrap(from_fn(crate::audit::failures::middleware))
             .wrap(ErrorHandlers::new().default_handler(problemize))
             .wrap(cors(&origins))
             .wrap(metrics.clone())
