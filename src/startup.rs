@@ -122,6 +122,7 @@ fn run(listener: TcpListener, state: Arc<AppState>, settings: &Settings) -> anyh
             .wrap(from_fn(move |req, next| {
                 limits::body_deadline(req, next, body_timeout)
             }))
+            .wrap(from_fn(crate::audit::failures::middleware))
             .wrap(ErrorHandlers::new().default_handler(problemize))
             .wrap(cors(&origins))
             .wrap(metrics.clone())

@@ -27,7 +27,7 @@
 
 use diesel_async::{AsyncConnection, AsyncPgConnection, TransactionManager};
 
-use crate::audit::failures::{Attempt, WRITE};
+use crate::audit::failures::{self, Attempt, WRITE};
 use crate::audit::AuditEvent;
 use crate::auth::client::{self, Caller};
 use crate::auth::policy::Denial;
@@ -56,6 +56,7 @@ impl AppState {
         &self,
         work: impl AsyncFnOnce(&mut Tx<'_>) -> ApiResult<T>,
     ) -> ApiResult<T> {
+        failures::transacted();
         let mut conn = self.db().await?;
         match run(&mut conn, self, work).await {
             Ok(value) => Ok(value),
@@ -72,6 +73,7 @@ impl AppState {
         &self,
         mut work: impl AsyncFnMut(&mut Tx<'_>) -> ApiResult<T>,
     ) -> ApiResult<T> {
+        failures::transacted();
         let mut conn = self.db().await?;
         let mut attempt = 1;
         loop {

@@ -11,14 +11,29 @@
 //! record says who tried what, on which resource, and with which error
 //! code. Refusals by a policy are not recorded here: they commit their own
 //! `access_denied` event in the request's transaction.
+//!
+//! A write can also fail before its handler opens a transaction: a body or
+//! path that does not parse is refused by its extractor. [`middleware`]
+//! records those: when a write with a verifying token was answered with a
+//! 4xx (other than 401 and 429, which are counted or shed elsewhere) and
+//! ran no transaction, it checks the caller's session and records the
+//! failure under the endpoint, in one short transaction.
 
+use std::cell::Cell;
+use std::sync::Arc;
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::{Method, StatusCode};
-use actix_web::HttpRequest;
+use actix_web::middleware::Next;
+use actix_web::{web, FromRequest, HttpRequest};
 use diesel_async::{AsyncConnection, AsyncPgConnection, TransactionManager};
 use serde_json::Value;
 
 use super::AuditEvent;
-use crate::error::ApiError;
+use crate::auth::principal::{bearer_token, Bearer};
+use crate::error::{ApiError, ErrorCode};
+use crate::state::AppState;
 
 /// The endpoint a request called: what a failed or unauthenticated attempt
 /// is recorded under when no service named its resource.
@@ -125,5 +140,89 @@ impl AuditEvent {
             map.insert("route".into(), endpoint.route.clone().into());
         }
         self
+    }
+}
+
+tokio::task_local! {
+    /// Whether the request being handled opened a transaction (which then
+    /// records its own failure).
+    static TRANSACTED: Cell<bool>;
+}
+
+/// Notes that the current request opened a transaction (see [`middleware`]).
+pub fn transacted() {
+    let _ = TRANSACTED.try_with(|t| t.set(true));
+}
+
+/// Records a write whose request failed before any transaction (see the
+/// module header). Reads pass straight through.
+pub async fn middleware(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    if !Endpoint::of(req.request()).writes() {
+        return Ok(next.call(req).await?.map_into_boxed_body());
+    }
+    let (res, ran) = TRANSACTED
+        .scope(Cell::new(false), async {
+            let res = next.call(req).await;
+            (res, TRANSACTED.with(Cell::get))
+        })
+        .await;
+    let res = res?.map_into_boxed_body();
+    let status = res.status();
+    let unrecorded = status.is_client_error()
+        && !matches!(
+            status,
+            StatusCode::UNAUTHORIZED | StatusCode::TOO_MANY_REQUESTS
+        );
+    if !ran && unrecorded && res.request().match_pattern().is_some() {
+        record_early_failure(&res).await;
+    }
+    Ok(res)
+}
+
+/// The failure of `res`, recorded if its token verifies and its session
+/// is valid.
+async fn record_early_failure(res: &ServiceResponse<BoxBody>) {
+    let req = res.request();
+    let Some(state) = req.app_data::<web::Data<Arc<AppState>>>() else {
+        return;
+    };
+    // Checked here first so that a token the route never asked for (a
+    // login that sends one) is not counted as an unauthenticated attempt.
+    let verifies = bearer_token(req).is_some_and(|t| {
+        state.tokens.verify(&t).is_some() || state.tokens.verify_client(&t).is_some()
+    });
+    let Some(Ok(bearer)) =
+        verifies.then(|| Bearer::from_request(req, &mut Payload::None).into_inner())
+    else {
+        return;
+    };
+    let code = res
+        .response()
+        .error()
+        .and_then(|e| e.as_error::<ApiError>())
+        .map_or(ErrorCode::HttpError, |e| e.code);
+    let error = ApiError::new(res.status(), code, "");
+    let recorded = state
+        .transaction(async |tx| {
+            let caller = tx.caller(&bearer).await?;
+            let event = caller.event(WRITE, "endpoint", &bearer.request.path);
+            event
+                .as_failed(&error, &bearer.endpoint)
+                .record(tx.conn)
+                .await?;
+            Ok(())
+        })
+        .await;
+    match recorded {
+        Ok(()) => {}
+        // An ended session is counted as an unauthenticated attempt instead.
+        Err(e) if e.status == StatusCode::UNAUTHORIZED => {}
+        Err(e) => tracing::warn!(
+            error = %e,
+            "the audit event of a failed write could not be recorded"
+        ),
     }
 }

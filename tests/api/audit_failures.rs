@@ -76,6 +76,38 @@ async fn a_write_refused_as_bad_input_leaves_one_failure_event_and_no_change() {
     verify_chain(&w).await;
 }
 
+/// Issue 15 item 10: a write whose body does not parse fails before any
+/// transaction; it is recorded too, under its endpoint, for its caller
+/// (and a login with a bad body, which has no caller, is not).
+#[actix_web::test]
+async fn a_write_whose_body_does_not_parse_is_recorded_under_its_endpoint() {
+    let w = case_world().await;
+    let mut body = family_body("0546", w.noord, None);
+    body["colour"] = json!("blauw");
+
+    let r = post(&w.app, "/families", &w.lead.token, body).await;
+
+    assert_eq!(r.status, 400, "{}", r.body);
+    let e = one_failure(&w, &r, "validation_failed", "write").await;
+    assert_eq!(e.actor_id, Some(w.lead.id()));
+    assert_eq!(
+        (e.resource_type.as_str(), e.resource_id.as_deref()),
+        ("endpoint", Some("/v1/families"))
+    );
+    let r = call(
+        &w.app,
+        Method::POST,
+        "/auth/login",
+        None,
+        Some(json!([])),
+        &[],
+    )
+    .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(events_of(&w.app, &r).await.is_empty());
+    assert_eq!(w.app.count("SELECT count(*) AS n FROM families").await, 0);
+}
+
 /// Issue 15 item 10: a write that loses to the state it meets (409
 /// `plan_already_open`, after the retries a lost race gets) leaves exactly
 /// one `write_failed` event, about the family, and no second plan.
