@@ -33,6 +33,8 @@ pub struct AppState {
     pub database_url: Option<String>,
     /// This server's own metrics, served on `/metrics` with actix's.
     pub metrics: Metrics,
+    /// The login queue and per-address login limits (issue 15 item 5).
+    pub login_gate: crate::auth::service::limits::LoginGate,
 }
 
 /// The server's own Prometheus metrics, in the registry `/metrics` serves.
@@ -76,6 +78,7 @@ impl AppState {
             outbox_wakeup: Arc::new(Notify::new()),
             database_url: settings.database.url.clone(),
             metrics: Metrics::new()?,
+            login_gate: crate::auth::service::limits::LoginGate::new(&settings.auth),
         }))
     }
 
