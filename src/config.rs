@@ -133,6 +133,46 @@ pub struct AuthSettings {
     pub lockout_threshold: i32,
     pub lockout_window_minutes: i64,
     pub lockout_minutes: i64,
+    /// Password (or client secret) checks that run at once; 0: half the
+    /// cores (1 to 8). See `auth::service::limits` (issue 15 item 5).
+    #[serde(default)]
+    pub login_concurrent_checks: usize,
+    /// Logins that may wait for a check; beyond them 503 at once.
+    #[serde(default = "default_login_queue_length")]
+    pub login_queue_length: usize,
+    /// Longest wait in the login queue before 503.
+    #[serde(default = "default_login_queue_wait_ms")]
+    pub login_queue_wait_ms: u64,
+    /// Login and token attempts one client address may make at once...
+    #[serde(default = "default_login_per_address_burst")]
+    pub login_per_address_burst: u32,
+    /// ...and per minute after that; beyond them 429.
+    #[serde(default = "default_login_per_address_per_minute")]
+    pub login_per_address_per_minute: u32,
+    /// How long a 429 of the per-address limit is held back, so a flood
+    /// from one address slows to the pace of its answers.
+    #[serde(default = "default_login_refusal_delay_ms")]
+    pub login_refusal_delay_ms: u64,
+}
+
+fn default_login_refusal_delay_ms() -> u64 {
+    1000
+}
+
+fn default_login_queue_length() -> usize {
+    32
+}
+
+fn default_login_queue_wait_ms() -> u64 {
+    2000
+}
+
+fn default_login_per_address_burst() -> u32 {
+    20
+}
+
+fn default_login_per_address_per_minute() -> u32 {
+    30
 }
 
 #[derive(Debug, Clone, Deserialize)]

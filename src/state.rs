@@ -35,6 +35,8 @@ pub struct AppState {
     pub metrics: Metrics,
     /// Unauthenticated attempts on personal data, counted until audited.
     pub attempts: crate::audit::attempts::UnauthenticatedAttempts,
+    /// The login queue and per-address login limits (issue 15 item 5).
+    pub login_gate: crate::auth::service::limits::LoginGate,
 }
 
 /// The server's own Prometheus metrics, in the registry `/metrics` serves.
@@ -81,6 +83,7 @@ impl AppState {
             attempts: crate::audit::attempts::UnauthenticatedAttempts::new(
                 &settings.audit_attempts,
             ),
+            login_gate: crate::auth::service::limits::LoginGate::new(&settings.auth),
         }))
     }
 

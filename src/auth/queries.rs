@@ -217,6 +217,27 @@ pub async fn finish_failure(conn: &mut AsyncPgConnection, key: &str) -> QueryRes
         .map(|_| ())
 }
 
+/// Gives back a reserved check that never ran (the login queue was full):
+/// it no longer counts, nor does the lock it may have set.
+pub async fn release_check(
+    conn: &mut AsyncPgConnection,
+    key: &str,
+    settings: &AuthSettings,
+) -> QueryResult<()> {
+    diesel::sql_query(
+        "UPDATE login_failures SET
+           failure_count = greatest(failure_count - 1, 0),
+           checks_in_flight = greatest(checks_in_flight - 1, 0),
+           locked_until = CASE WHEN failure_count - 1 >= $2 THEN locked_until END
+         WHERE username_key = $1 AND checks_in_flight > 0",
+    )
+    .bind::<Text, _>(key)
+    .bind::<Int4, _>(settings.lockout_threshold)
+    .execute(conn)
+    .await
+    .map(|_| ())
+}
+
 /// Ends a reserved check that succeeded. The window (and any lock) is
 /// forgotten only when no other check of `key` is still running: a right
 /// password among a concurrent burst must not hand the burst a fresh

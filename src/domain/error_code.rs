@@ -22,6 +22,7 @@ crate::string_enum! {
         IfMatchRequired => "if_match_required",
         VersionMismatch => "version_mismatch",
         ServiceUnavailable => "service_unavailable",
+        TooManyRequests => "too_many_requests",
         InternalError => "internal_error",
 
         // Fields (the `code` of an invalid parameter).

@@ -7,12 +7,14 @@
 //! attempt there), gives the connection back, checks the hash on the
 //! blocking pool, and records the outcome in a second short transaction.
 
+pub mod limits;
 pub mod oauth;
 pub mod session;
 
 use super::queries;
 use crate::audit::AuditEvent;
 use crate::error::ApiResult;
+use crate::state::AppState;
 use crate::tx::Tx;
 
 /// Ends the failed credential check reserved for `key` (it stays counted
@@ -22,4 +24,20 @@ async fn record_failure(tx: &mut Tx<'_>, key: &str, event: AuditEvent) -> ApiRes
     queries::finish_failure(tx.conn, key).await?;
     event.record(tx.conn).await?;
     Ok(())
+}
+
+/// A place in the login queue for the check reserved for `key`; when the
+/// queue is full (503) the reservation is given back, so an overloaded
+/// server costs nobody a lockout check.
+async fn admit(app: &AppState, key: &str) -> ApiResult<limits::CheckSlot> {
+    match app.login_gate.admit().await {
+        Ok(slot) => Ok(slot),
+        Err(busy) => {
+            app.transaction(async |tx| {
+                Ok(queries::release_check(tx.conn, key, &tx.app.auth).await?)
+            })
+            .await?;
+            Err(busy)
+        }
+    }
 }

@@ -4,7 +4,7 @@
 
 use serde_json::json;
 
-use super::record_failure;
+use super::{admit, record_failure};
 use crate::audit::AuditEvent;
 use crate::auth::model::{client_locked, invalid_client, ClientGrant, ClientToken};
 use crate::auth::password::verify_off_worker;
@@ -32,16 +32,21 @@ pub async fn issue_client_token(
     if let Some(id) = parsed {
         tracing::Span::current().record("client", tracing::field::display(id));
     }
+    // The per-address limit, as for logins.
+    app.login_gate.limit_address(ctx.ip.as_deref()).await?;
     let (client_id, client) = app
         .transaction(async |tx| look_up(tx, ctx, parsed).await)
         .await?;
     let key = lockout_key(client_id);
+    // After the reservation, as for logins.
+    let slot = admit(app, &key).await?;
     let verified = if grant.secret.len() > MAX_SECRET_BYTES {
         false
     } else {
         let stored = client.as_ref().map(|c| c.secret_hash.clone());
         verify_off_worker(grant.secret.clone(), stored, "secret check").await?
     };
+    drop(slot);
     match &client {
         Some(c) if c.active && verified => {
             let scope = match grant.granted_scopes(&c.scopes) {

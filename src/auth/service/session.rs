@@ -4,7 +4,7 @@
 use chrono::{Duration, Utc};
 use serde_json::json;
 
-use super::record_failure;
+use super::{admit, record_failure};
 use crate::audit::AuditEvent;
 use crate::auth::model::{
     account_locked, account_pending_approval, invalid_credentials, invalid_refresh_token,
@@ -32,6 +32,8 @@ pub async fn login(
 ) -> ApiResult<TokenPair> {
     let malformed = input.is_malformed();
     let key = input.lockout_key();
+    // Refused before any database work: the per-address limit (see `limits`).
+    app.login_gate.limit_address(ctx.ip.as_deref()).await?;
     let account = app
         .transaction(async |tx| {
             if malformed {
@@ -51,8 +53,12 @@ pub async fn login(
     if let Some(a) = &account {
         tracing::Span::current().record("user", tracing::field::display(a.id));
     }
+    // The check is reserved first, so however the queue orders the hashes
+    // no more than the threshold run; then a place in the bounded queue.
+    let slot = admit(app, &key).await?;
     let stored = account.as_ref().map(|a| a.password_hash.clone());
     let verified = verify_off_worker(input.password, stored, "password check").await?;
+    drop(slot);
     // A failure is answered after its transaction committed, so the counted
     // failure and its event stay.
     let pair = app
