@@ -50,6 +50,8 @@ pub struct Settings {
     #[serde(default)]
     pub notifications: NotificationSettings,
     #[serde(default)]
+    pub referrals: ReferralSettings,
+    #[serde(default)]
     pub retention: RetentionSettings,
     #[serde(default)]
     pub secrets: SecretSettings,
@@ -242,6 +244,24 @@ impl Default for NotificationSettings {
             timeout_seconds: 10,
             lease_seconds: 60,
             batch_size: 16,
+        }
+    }
+}
+
+/// Referral intake from machine clients.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct ReferralSettings {
+    /// Referrals one client may submit in any hour; more are answered 429
+    /// `too_many_requests` with `Retry-After`. Bounds how fast a client can
+    /// probe which children are known to youth care (issue 15 item 9).
+    pub per_client_per_hour: u32,
+}
+
+impl Default for ReferralSettings {
+    fn default() -> Self {
+        Self {
+            per_client_per_hour: 60,
         }
     }
 }

@@ -26,6 +26,8 @@ pub struct AppState {
     pub catalogue: Catalogue,
     pub signals: SignalSettings,
     pub notifications: NotificationSettings,
+    /// Referral intake limits.
+    pub referrals: crate::config::ReferralSettings,
     /// Wakes this server's delivery worker when a request wrote to the outbox.
     pub outbox_wakeup: Arc<Notify>,
     /// Where the pool connects; exports open a connection of their own so
@@ -77,6 +79,7 @@ impl AppState {
             catalogue: Catalogue::load(settings.care.catalogue_file.as_deref())?,
             signals: settings.signals.clone(),
             notifications: settings.notifications.clone(),
+            referrals: settings.referrals.clone(),
             outbox_wakeup: Arc::new(Notify::new()),
             database_url: settings.database.url.clone(),
             metrics: Metrics::new()?,

@@ -108,8 +108,6 @@ crate::string_enum! {
         ReferralAlreadyMatched => "referral_already_matched",
         // Care a referral requested waits for the referral's acceptance.
         ReferralNotAccepted => "referral_not_accepted",
-        // A client sent more referrals than its hourly allowance.
-        TooManyRequests => "too_many_requests",
 
         // Administration.
         UsernameTaken => "username_taken",

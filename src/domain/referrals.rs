@@ -181,6 +181,18 @@ impl ReferralStatus {
     pub fn is_decided(self) -> bool {
         matches!(self, Self::Accepted | Self::Declined)
     }
+
+    /// The status a machine client sees: `received` until the decision.
+    /// Whether a referral matched a family or waits for review says whether
+    /// the child is known to youth care, which is not the referrer's to
+    /// learn (issue 15 item 9); staff see the real status.
+    pub fn as_seen_by_client(self) -> Self {
+        if self.is_decided() {
+            self
+        } else {
+            Self::Received
+        }
+    }
 }
 
 crate::string_enum! {

@@ -69,11 +69,12 @@ pub enum Owner {
     User(UserId),
 }
 
-/// A page of referrals, oldest first, of `owner`, in `status` when given.
+/// A page of referrals, oldest first, of `owner`, in one of `statuses`
+/// when given.
 pub async fn list(
     conn: &mut AsyncPgConnection,
     owner: &Owner,
-    status: Option<ReferralStatus>,
+    statuses: Option<&[ReferralStatus]>,
     after: Option<(DateTime<Utc>, ReferralId)>,
     fetch: i64,
 ) -> QueryResult<Vec<ReferralRow>> {
@@ -87,8 +88,8 @@ pub async fn list(
         Owner::Municipality(m) => sql.filter(referrals::municipality_code.eq(m.clone())),
         Owner::User(id) => sql.filter(referrals::submitted_by.eq(*id)),
     };
-    if let Some(status) = status {
-        sql = sql.filter(referrals::status.eq(status));
+    if let Some(statuses) = statuses {
+        sql = sql.filter(referrals::status.eq_any(statuses.to_vec()));
     }
     if let Some((at, id)) = after {
         sql = sql.filter(
@@ -541,6 +542,43 @@ pub async fn accepted_elsewhere(
             .filter(referrals::id.ne(except))
             .filter(referrals::status.eq(ReferralStatus::Accepted)),
     ))
+    .get_result(conn)
+    .await
+}
+
+#[derive(QueryableByName)]
+pub struct RecentReferrals {
+    #[diesel(sql_type = Int8)]
+    pub count: i64,
+    /// Seconds until the oldest of them is an hour old (when any).
+    #[diesel(sql_type = Nullable<diesel::sql_types::Double>)]
+    pub seconds_left: Option<f64>,
+}
+
+/// How many referrals a client submitted in the last hour, counting at
+/// most `limit`, and when the oldest counted leaves the hour. Takes a
+/// transaction-scoped lock on the client first, so concurrent submissions
+/// of one client are counted one after the other (on any server process).
+pub async fn recent_referrals(
+    conn: &mut AsyncPgConnection,
+    client: ClientId,
+    limit: i64,
+) -> QueryResult<RecentReferrals> {
+    diesel::sql_query(
+        "SELECT pg_advisory_xact_lock(hashtextextended('referral rate ' || $1::text, 0))",
+    )
+    .bind::<SqlUuid, _>(client)
+    .execute(conn)
+    .await?;
+    diesel::sql_query(
+        "SELECT count(*) AS count,
+                extract(epoch FROM min(received_at) + interval '1 hour' - now())::float8 AS seconds_left
+           FROM (SELECT received_at FROM referrals
+                  WHERE client_id = $1 AND received_at > now() - interval '1 hour'
+                  ORDER BY received_at DESC LIMIT $2) recent",
+    )
+    .bind::<SqlUuid, _>(client)
+    .bind::<Int8, _>(limit)
     .get_result(conn)
     .await
 }

@@ -21,15 +21,19 @@ use crate::state::App;
 /// Send an `Idempotency-Key`: a retry with the same key and body gets the
 /// original response and creates nothing; the same key with another body
 /// is refused (422 `idempotency_key_reused`). Clients refer only as
-/// themselves (their referrer type and AGB code) and see status and dates.
+/// themselves (their referrer type and AGB code) and see status and dates,
+/// the status `received` until the referral is accepted or declined; a
+/// client may submit `referrals.per_client_per_hour` referrals an hour
+/// (429 `too_many_requests` with `Retry-After` beyond).
 #[utoipa::path(post, path = "/referrals", tag = "Referrals", operation_id = "createReferral",
     params(("Idempotency-Key" = String, Header, description = "Unique per request (e.g. a UUID); retries reuse it", min_length = 1, max_length = 255)),
     request_body = NewReferral,
     responses(
-        (status = 201, description = "Received, with its status after matching (a retry with the same key answers the same)", body = ReferralStatusView),
+        (status = 201, description = "Received, with its status (for clients `received` until decided; a retry with the same key answers the same)", body = ReferralStatusView),
         (status = 403, description = "Not allowed: missing scope (`insufficient_scope`), a municipality the client does not serve (`municipality_not_served`), or referring as someone else (`referrer_mismatch`)", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 409, description = "A concurrent change kept conflicting; retry with the same key", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 422, description = "Key reused with another body (`idempotency_key_reused`), unknown municipality or provider, or no team to take a new family in", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "The client sent its hourly number of referrals (`too_many_requests`); see Retry-After", body = crate::error::Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []), ("clientCredentials" = ["referrals:write"])))]
 pub async fn create_referral(

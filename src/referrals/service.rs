@@ -44,18 +44,18 @@ impl ReferralRow {
 }
 
 /// Writes the notification of `row`'s new status (previously `before`)
-/// when a client submitted it; true when one was written.
+/// when a client submitted it and, as the client sees statuses, it changed
+/// (only decisions do); true when one was written.
 pub async fn notify(
     conn: &mut AsyncPgConnection,
     row: &ReferralRow,
     before: ReferralStatus,
 ) -> ApiResult<bool> {
-    match row.client_id {
-        Some(client) => {
-            crate::notifications::enqueue(conn, client.uuid(), &row.notification(Some(before)))
-                .await
+    match (row.client_id, row.client_notification(before)) {
+        (Some(client), Some(data)) => {
+            crate::notifications::enqueue(conn, client.uuid(), &data).await
         }
-        None => Ok(false),
+        _ => Ok(false),
     }
 }
 
@@ -147,7 +147,7 @@ struct Submission<'a> {
 async fn submit(tx: &mut Tx<'_>, s: Submission<'_>) -> ApiResult<(Submitted, bool)> {
     let claim = idempotency::claim(tx.conn, s.caller.id(), CREATE_OPERATION, s.key, s.hash).await?;
     match claim {
-        Claim::Fresh => {}
+        Claim::Fresh => within_rate(tx, s.caller).await?,
         Claim::Reused => return Err(idempotency::key_reused()),
         Claim::Replay { status, body } => {
             let id = body.get("id").and_then(Value::as_str).unwrap_or_default();
@@ -178,10 +178,40 @@ async fn submit(tx: &mut Tx<'_>, s: Submission<'_>) -> ApiResult<(Submitted, boo
     }
     event.record(tx.conn).await?;
     let notified = notify(tx.conn, &row, ReferralStatus::Received).await?;
-    let body = serde_json::to_value(row.status_view()).map_err(ApiError::internal)?;
+    let view = match s.caller {
+        Caller::Client(_) => row.client_status_view(),
+        Caller::User(_) => row.status_view(),
+    };
+    let body = serde_json::to_value(view).map_err(ApiError::internal)?;
     let (caller, key) = (s.caller.id(), s.key);
     idempotency::complete(tx.conn, caller, CREATE_OPERATION, key, 201, &body).await?;
     Ok((Submitted { status: 201, body }, notified))
+}
+
+/// Refuses a client's referral beyond `referrals.per_client_per_hour` in
+/// the last hour (0: no limit) with 429 and when to retry. Retries of an
+/// earlier submission (same key) are answered before this and never
+/// refused. Users are not limited: they are staff, and audited by name.
+async fn within_rate(tx: &mut Tx<'_>, caller: &Caller) -> ApiResult<()> {
+    let limit = i64::from(tx.app.referrals.per_client_per_hour);
+    let Caller::Client(c) = caller else {
+        return Ok(());
+    };
+    if limit == 0 {
+        return Ok(());
+    }
+    let recent = queries::recent_referrals(tx.conn, c.client_id, limit).await?;
+    if recent.count < limit {
+        return Ok(());
+    }
+    let retry = recent.seconds_left.unwrap_or(1.0).ceil().max(1.0) as u64;
+    tracing::warn!(client_id = %c.client_id, limit, "referral rate limit reached");
+    Err(ApiError::new(
+        actix_web::http::StatusCode::TOO_MANY_REQUESTS,
+        ErrorCode::TooManyRequests,
+        format!("At most {limit} referrals per hour; retry later."),
+    )
+    .with_retry_after(retry))
 }
 
 /// The registered, active provider a referral asks for, if it names one.
@@ -371,7 +401,8 @@ pub async fn list_referrals(
             },
             Caller::User(p) => Owner::User(p.user_id),
         };
-        let rows = queries::list(tx.conn, &owner, q.status, page.after, page.fetch()).await?;
+        let statuses = listed_statuses(&owner, q.status);
+        let rows = queries::list(tx.conn, &owner, statuses, page.after, page.fetch()).await?;
         let (rows, next_cursor) = finish(rows, page.limit, |r| (r.received_at, r.id));
         let items: Vec<ReferralView> = match owner {
             Owner::Municipality(_) => full_views(tx.conn, &app.vault, &rows)
@@ -379,7 +410,11 @@ pub async fn list_referrals(
                 .into_iter()
                 .map(|r| ReferralView::Full(Box::new(r)))
                 .collect(),
-            _ => rows
+            Owner::Client(_) => rows
+                .iter()
+                .map(|r| ReferralView::Status(r.client_status_view()))
+                .collect(),
+            Owner::User(_) => rows
                 .iter()
                 .map(|r| ReferralView::Status(r.status_view()))
                 .collect(),
@@ -391,6 +426,27 @@ pub async fn list_referrals(
         Ok(ReferralViewPage { items, next_cursor })
     })
     .await
+}
+
+/// The stored statuses a `?status=` filter selects. A client filters by
+/// the status it sees: `received` is every undecided referral, and the
+/// intermediate statuses select nothing (else the filter would reveal
+/// them).
+fn listed_statuses(
+    owner: &Owner,
+    status: Option<ReferralStatus>,
+) -> Option<&'static [ReferralStatus]> {
+    use ReferralStatus::*;
+    let status = status?;
+    Some(match (owner, status) {
+        (Owner::Client(_), Received) => &[Received, NeedsReview, Matched],
+        (Owner::Client(_), NeedsReview | Matched) => &[],
+        (_, Received) => &[Received],
+        (_, NeedsReview) => &[NeedsReview],
+        (_, Matched) => &[Matched],
+        (_, Accepted) => &[Accepted],
+        (_, Declined) => &[Declined],
+    })
 }
 
 /// Reads a referral: in full for the municipality's team lead, status and
@@ -419,7 +475,10 @@ pub async fn get_referral(
             ReferralAccess::Full => {
                 ReferralView::Full(Box::new(full_view_of(tx.conn, &app.vault, &row).await?))
             }
-            ReferralAccess::StatusOnly => ReferralView::Status(row.status_view()),
+            ReferralAccess::StatusOnly => ReferralView::Status(match caller {
+                Caller::Client(_) => row.client_status_view(),
+                Caller::User(_) => row.status_view(),
+            }),
         };
         event.record(tx.conn).await?;
         Ok(view)

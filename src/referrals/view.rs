@@ -31,7 +31,7 @@ crate::page_type!(
 );
 
 impl ReferralRow {
-    /// What the referrer sees: status and dates.
+    /// What a referring user (staff) sees: status and dates.
     pub fn status_view(&self) -> ReferralStatusView {
         ReferralStatusView {
             id: self.id,
@@ -43,17 +43,32 @@ impl ReferralRow {
         }
     }
 
-    /// The notification of this row's status, previously `previous`.
-    pub fn notification(&self, previous: Option<ReferralStatus>) -> ReferralStatusData {
-        ReferralStatusData {
+    /// What a referring machine client sees: status and dates, the status
+    /// `received` until the decision ([`ReferralStatus::as_seen_by_client`]).
+    pub fn client_status_view(&self) -> ReferralStatusView {
+        ReferralStatusView {
+            status: self.status.as_seen_by_client(),
+            ..self.status_view()
+        }
+    }
+
+    /// The notification of this row's status, previously `previous`, as
+    /// the submitting client sees both; `None` when, to the client, nothing
+    /// changed (matching, review).
+    pub fn client_notification(&self, previous: ReferralStatus) -> Option<ReferralStatusData> {
+        let (now, before) = (
+            self.status.as_seen_by_client(),
+            previous.as_seen_by_client(),
+        );
+        (now != before).then(|| ReferralStatusData {
             referral_id: self.id.uuid(),
             external_reference: self.external_reference.clone(),
-            status: self.status.as_str().to_owned(),
-            previous_status: previous.map(|s| s.as_str().to_owned()),
+            status: now.as_str().to_owned(),
+            previous_status: Some(before.as_str().to_owned()),
             received_at: self.received_at,
             updated_at: self.updated_at,
             decided_at: self.decided_at,
-        }
+        })
     }
 }
 

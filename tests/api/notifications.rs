@@ -145,6 +145,16 @@ async fn a_failing_receiver_gets_the_notification_after_backoff_exactly_once_acc
     let c = client(&w, json!({"callbackUrl": rx.url})).await;
     let r = refer(&w.app, &c.token, &key(), referral(None, "HIS-N1")).await;
     assert_eq!(r.status, 201, "{}", r.body);
+    // Matching is no status change a client sees (issue 15 item 9): the
+    // decision is the first notification.
+    let d = post(
+        &w.app,
+        &format!("/referrals/{}/decline", r.id()),
+        &w.lead.token,
+        json!({"reasonCode": "7"}),
+    )
+    .await;
+    assert_eq!(d.status, 200, "{}", d.body);
 
     wait_for("the fourth attempt", 30, || {
         rx.hits().iter().any(|h| h.accepted)
@@ -159,7 +169,7 @@ async fn a_failing_receiver_gets_the_notification_after_backoff_exactly_once_acc
     let body = check_deliveries(&hits, &c.callback_secret);
     assert_eq!(body["type"], "referral.status_changed");
     assert_eq!(body["data"]["referralId"], json!(r.id()));
-    assert_eq!(body["data"]["status"], "matched");
+    assert_eq!(body["data"]["status"], "declined");
     assert_eq!(body["data"]["previousStatus"], "received");
     assert_eq!(body["data"]["externalReference"], "HIS-N1");
     assert!(body["data"].get("child").is_none() && body["data"].get("familyId").is_none());
@@ -202,19 +212,22 @@ async fn a_failing_receiver_gets_the_notification_after_backoff_exactly_once_acc
         403
     );
 
-    // Each status change is a notification: declining sends a second one.
-    let d = post(
+    // Each decision is a notification: accepting another referral sends
+    // a second one.
+    let r2 = refer(&w.app, &c.token, &key(), referral(None, "HIS-N2")).await;
+    assert_eq!(r2.status, 201, "{}", r2.body);
+    let a = post(
         &w.app,
-        &format!("/referrals/{}/decline", r.id()),
+        &format!("/referrals/{}/accept", r2.id()),
         &w.lead.token,
-        json!({"reasonCode": "7"}),
+        json!({}),
     )
     .await;
-    assert_eq!(d.status, 200, "{}", d.body);
-    wait_for("the decline notification", 10, || rx.hits().len() == 5).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    wait_for("the accept notification", 10, || rx.hits().len() == 5).await;
     let last: Value = serde_json::from_str(&rx.hits()[4].body).unwrap();
-    assert_eq!(last["data"]["status"], "declined");
-    assert_eq!(last["data"]["previousStatus"], "matched");
+    assert_eq!(last["data"]["status"], "accepted");
+    assert_eq!(last["data"]["previousStatus"], "received");
     assert!(attempts(&w.app).await >= 5);
 }
 
@@ -234,6 +247,14 @@ async fn notifications_survive_a_killed_server() {
     let mut first = w.app.spawn_server_process_with(&env).await;
     let r = refer(&w.app, &c.token, &key(), referral(None, "HIS-R1")).await;
     assert_eq!(r.status, 201, "{}", r.body);
+    let d = post(
+        &w.app,
+        &format!("/referrals/{}/decline", r.id()),
+        &w.lead.token,
+        json!({"reasonCode": "7"}),
+    )
+    .await;
+    assert_eq!(d.status, 200, "{}", d.body);
 
     wait_for("two failed attempts", 30, || rx.hits().len() >= 2).await;
     // SIGKILL: no shutdown, no goodbye; returns once the process is gone.

@@ -272,3 +272,170 @@ async fn a_decline_ends_care_started_under_the_referral_and_the_access_it_gave()
     assert_eq!(audited, 1);
     assert_invariants_clean(&c.w.app.db_url).await;
 }
+
+/// The status, dates and reference of a client's view of a referral, the
+/// id and times left out: what could tell two referrals apart.
+fn what_a_client_learns(view: &Value) -> (Value, Value) {
+    (view["status"].clone(), view["decidedAt"].clone())
+}
+
+/// Issue 15 item 9: a GP client cannot tell from the status whether a
+/// child is known to youth care. A known child (matched), a known BSN with
+/// other details (review) and an unknown child (new family) all read
+/// `received` to the client, in the answer, on GET, in its list (also when
+/// it filters by the intermediate statuses) and in notifications (none
+/// before the decision); the team lead and a referring worker see the real
+/// status; the decision is what the client learns.
+#[actix_web::test]
+async fn clients_see_received_until_the_decision_whatever_matching_found() {
+    let c = care_world().await;
+    let known = bsn(41);
+    directed_plan(&c, 41).await;
+    let gp = client(&c.w, json!({"callbackUrl": "http://127.0.0.1:9/hook"})).await;
+    let bodies = [
+        referral_of_sanne(&known, "HIS-KNOWN", "ambulant_licht"),
+        referral(Some(&known), "HIS-PROBE"),
+        referral(Some(&bsn(42)), "HIS-NEW"),
+    ];
+    let mut ids = Vec::new();
+    for body in bodies {
+        let r = refer(&c.w.app, &gp.token, &key(), body).await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        assert_eq!(
+            what_a_client_learns(&r.body),
+            (json!("received"), Value::Null)
+        );
+        ids.push(r.id());
+    }
+    let real: Vec<Value> = futures::future::join_all(ids.iter().map(|id| full(&c, *id)))
+        .await
+        .into_iter()
+        .map(|v| v["status"].clone())
+        .collect();
+    assert_eq!(
+        real,
+        [json!("matched"), json!("needs_review"), json!("matched")]
+    );
+    for id in &ids {
+        let mine = get(&c.w.app, &format!("/referrals/{id}"), &gp.token).await;
+        assert_eq!(mine.status, 200);
+        assert_eq!(
+            what_a_client_learns(&mine.body),
+            (json!("received"), Value::Null)
+        );
+    }
+    let list = get(&c.w.app, "/referrals", &gp.token).await;
+    let statuses: Vec<&Value> = list.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| &i["status"])
+        .collect();
+    assert_eq!(statuses, [&json!("received"); 3]);
+    for (filter, expected) in [("matched", 0), ("needs_review", 0), ("received", 3)] {
+        let r = get(&c.w.app, &format!("/referrals?status={filter}"), &gp.token).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(
+            r.body["items"].as_array().unwrap().len(),
+            expected,
+            "{filter}"
+        );
+    }
+    assert_eq!(
+        c.w.app
+            .count("SELECT count(*) AS n FROM notifications")
+            .await,
+        0
+    );
+
+    // The decision is news, and the client hears of it.
+    let d = decide(&c, ids[1], "decline", json!({"reasonCode": "7"})).await;
+    assert_eq!(d.status, 200, "{}", d.body);
+    let mine = get(&c.w.app, &format!("/referrals/{}", ids[1]), &gp.token).await;
+    assert_eq!(mine.body["status"], "declined");
+    let sent =
+        c.w.app
+            .count(&format!(
+                "SELECT count(*) AS n FROM notifications
+              WHERE referral_id = '{}' AND body::jsonb->'data'->>'status' = 'declined'
+                AND body::jsonb->'data'->>'previousStatus' = 'received'",
+                ids[1]
+            ))
+            .await;
+    assert_eq!(sent, 1);
+    assert_eq!(
+        c.w.app
+            .count("SELECT count(*) AS n FROM notifications")
+            .await,
+        1
+    );
+
+    // Staff who refer see the real status.
+    let body = referral_of_sanne(&known, "JGT-41", "ambulant_licht");
+    let r = refer(&c.w.app, &c.w.anna.token, &key(), body).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.body["status"], "matched");
+}
+
+/// Issue 15 item 9: a client gets `referrals.per_client_per_hour`
+/// referrals an hour, also when it sends them all at once; the next is 429
+/// `too_many_requests` with Retry-After, as problem+json. A retry of an
+/// earlier submission still gets its answer, other clients and staff are
+/// not held back.
+#[actix_web::test]
+async fn referrals_per_client_are_limited_per_hour() {
+    let app = crate::helpers::spawn_app_with(|s| s.referrals.per_client_per_hour = 3).await;
+    let w = case_world_on(app).await;
+    let gp = client(&w, json!({})).await;
+    let first_key = key();
+    let first = refer(&w.app, &gp.token, &first_key, referral(None, "HIS-R0")).await;
+    assert_eq!(first.status, 201, "{}", first.body);
+    let keys: Vec<String> = (1..8).map(|_| key()).collect();
+    let burst = futures::future::join_all(keys.iter().enumerate().map(|(i, k)| {
+        refer(
+            &w.app,
+            &gp.token,
+            k,
+            referral(None, &format!("HIS-R{}", i + 1)),
+        )
+    }))
+    .await;
+    let created = burst.iter().filter(|r| r.status == 201).count();
+    assert_eq!(
+        created,
+        2,
+        "{:?}",
+        burst.iter().map(|r| r.status).collect::<Vec<_>>()
+    );
+    let refused = burst.iter().find(|r| r.status == 429).expect("a 429");
+    assert_eq!(refused.code(), "too_many_requests");
+    assert_eq!(refused.headers["content-type"], "application/problem+json");
+    let retry: u64 = refused.headers["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=3600).contains(&retry), "{retry}");
+    assert_eq!(
+        w.app
+            .count(&format!(
+                "SELECT count(*) AS n FROM referrals WHERE client_id = '{}'",
+                gp.id
+            ))
+            .await,
+        3
+    );
+
+    // A retry of the first still gets its answer.
+    let again = refer(&w.app, &gp.token, &first_key, referral(None, "HIS-R0")).await;
+    assert_eq!((again.status.as_u16(), again.id()), (201, first.id()));
+    // Another client and a worker are not held back.
+    let other = client(&w, json!({})).await;
+    let r = refer(&w.app, &other.token, &key(), referral(None, "HIS-O1")).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    for i in 0..4 {
+        let body = referral(None, &format!("JGT-{i}"));
+        let r = refer(&w.app, &w.anna.token, &key(), body).await;
+        assert_eq!(r.status, 201, "{}", r.body);
+    }
+}

@@ -277,8 +277,8 @@ async fn a_bsn_match_joins_the_open_plan_with_the_requested_care() {
     body["requestedProviderAgbCode"] = json!("98000001");
     let r = refer(&w.app, &c.token, &key(), body).await;
     assert_eq!(r.status, 201, "{}", r.body);
-    assert_eq!(r.body["status"], "matched");
-    // The referrer learns status and dates, nothing of the family.
+    assert_eq!(r.body["status"], "received"); // the client sees no more (issue 15 item 9)
+                                              // The referrer learns status and dates, nothing of the family.
     let keys: Vec<&String> = r.body.as_object().unwrap().keys().collect();
     assert_eq!(
         keys,
@@ -358,8 +358,9 @@ async fn without_a_match_a_new_family_opens_in_intake() {
     let child = bsn(8);
     let r = refer(&w.app, &c.token, &key(), referral(Some(&child), "HIS-8")).await;
     assert_eq!(r.status, 201, "{}", r.body);
-    assert_eq!(r.body["status"], "matched");
+    assert_eq!(r.body["status"], "received");
     let full = get(&w.app, &format!("/referrals/{}", r.id()), &w.lead.token).await;
+    assert_eq!(full.body["status"], "matched");
     assert_eq!(full.body["matchBasis"], "new_family");
     let f = full.body["familyId"].as_str().unwrap().to_owned();
     let fam = get(&w.app, &format!("/families/{f}"), &w.lead.token).await;
@@ -398,7 +399,7 @@ async fn a_name_and_birth_date_match_without_bsn_waits_for_review_and_never_merg
         json!({"givenName": "sanne", "familyName": "JANSEN", "birthDate": "2014-03-14"});
     let r = refer(&w.app, &c.token, &key(), body).await;
     assert_eq!(r.status, 201, "{}", r.body);
-    assert_eq!(r.body["status"], "needs_review");
+    assert_eq!(r.body["status"], "received");
     assert_eq!(w.app.count("SELECT count(*) AS n FROM families").await, 1);
     assert_eq!(w.app.count("SELECT count(*) AS n FROM plans").await, 0);
 
@@ -456,8 +457,9 @@ async fn a_bsn_of_another_municipality_is_reviewed_not_duplicated() {
     .await;
     let c = client(&w, json!({})).await;
     let r = refer(&w.app, &c.token, &key(), referral(Some(&child), "HIS-10")).await;
-    assert_eq!(r.body["status"], "needs_review", "{}", r.body);
+    assert_eq!(r.body["status"], "received", "{}", r.body);
     let full = get(&w.app, &format!("/referrals/{}", r.id()), &w.lead.token).await;
+    assert_eq!(full.body["status"], "needs_review");
     assert_eq!(full.body["matchBasis"], "bsn_in_other_municipality");
     assert_eq!(full.body["candidates"], json!([]));
     // Accepting into a new family would make a second family: refused.

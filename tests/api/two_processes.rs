@@ -137,8 +137,15 @@ async fn twenty_referrals_for_one_child_over_two_processes_land_in_one_plan() {
     assert!(
         replies
             .iter()
-            .all(|(s, b)| *s == 201 && b["status"] == "matched"),
+            .all(|(s, b)| *s == 201 && b["status"] == "received"),
         "{replies:?}"
+    );
+    // The client sees `received`; all twenty matched the one family.
+    assert_eq!(
+        w.app
+            .count("SELECT count(*) AS n FROM referrals WHERE status = 'matched'")
+            .await,
+        20
     );
     assert_eq!(w.app.count("SELECT count(*) AS n FROM families").await, 1);
     assert_eq!(
