@@ -455,25 +455,7 @@ async fn seal_queued(
         .await
         .optional()?;
     let (entries, rejected) = chain_entries(key, epochs(), &events, legacy_max, previous);
-    for chunk in entries.chunks(1_000) {
-        let rows: Vec<_> = chunk
-            .iter()
-            .map(|e| {
-                (
-                    audit_chain::position.eq(e.position),
-                    audit_chain::seq.eq(e.seq),
-                    audit_chain::occurred_at.eq(e.occurred_at),
-                    audit_chain::row_mac.eq(e.row_mac.to_vec()),
-                    audit_chain::link.eq(e.link.to_vec()),
-                    audit_chain::key_epoch.eq(e.epoch),
-                )
-            })
-            .collect();
-        diesel::insert_into(audit_chain::table)
-            .values(rows)
-            .execute(conn)
-            .await?;
-    }
+    insert_entries(conn, &entries).await?;
     // A server started before a rotation does not hold the new epoch's
     // key: what it cannot check it leaves queued for a server that can,
     // rather than condemn genuine events as forgeries.
@@ -508,6 +490,30 @@ async fn seal_queued(
         rejected,
         ran: true,
     })
+}
+
+/// Appends `entries` to the chain, a thousand rows per statement.
+async fn insert_entries(conn: &mut AsyncPgConnection, entries: &[Entry]) -> QueryResult<()> {
+    for chunk in entries.chunks(1_000) {
+        let rows: Vec<_> = chunk
+            .iter()
+            .map(|e| {
+                (
+                    audit_chain::position.eq(e.position),
+                    audit_chain::seq.eq(e.seq),
+                    audit_chain::occurred_at.eq(e.occurred_at),
+                    audit_chain::row_mac.eq(e.row_mac.to_vec()),
+                    audit_chain::link.eq(e.link.to_vec()),
+                    audit_chain::key_epoch.eq(e.epoch),
+                )
+            })
+            .collect();
+        diesel::insert_into(audit_chain::table)
+            .values(rows)
+            .execute(conn)
+            .await?;
+    }
+    Ok(())
 }
 
 /// Whether the database knows an audit key epoch after this process's.

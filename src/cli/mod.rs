@@ -322,7 +322,7 @@ async fn run_command(command: Command, settings: &Settings, url: &str) -> anyhow
             accounts::create_client(url, &keys, spec).await
         }
         Command::Audit { command } => audit::run(command, url).await,
-        Command::Keys { command } => keys::run(command, url).await,
+        Command::Keys { command } => keys::run(command, url, &keys).await,
         Command::Retention {
             action: RetentionCommand::Run { dry_run },
         } => data::retention(settings, url, dry_run).await,

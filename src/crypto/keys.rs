@@ -408,9 +408,12 @@ async fn held_under(
     conn: &mut AsyncPgConnection,
     purpose: &str,
 ) -> anyhow::Result<Option<&'static str>> {
-    use crate::db::schema::{clients, referral_people};
+    use crate::db::schema::referral_people;
+    // The encryption keys rotate by re-encryption (`keys rotate-bsn`): the
+    // retired key decrypts until then. The hash key would need re-hashing
+    // with lookups under both hashes meanwhile, which this version lacks.
     let held = match purpose {
-        "bsn_encryption" | "bsn_hash" => {
+        "bsn_hash" => {
             let members = diesel::select(diesel::dsl::exists(
                 family_members::table.filter(family_members::bsn_hash.is_not_null()),
             ));
@@ -419,17 +422,9 @@ async fn held_under(
             ));
             members.get_result::<bool>(conn).await? || referred.get_result::<bool>(conn).await?
         }
-        "callback_secrets" => {
-            diesel::select(diesel::dsl::exists(clients::table.select(clients::id)))
-                .get_result::<bool>(conn)
-                .await?
-        }
         _ => false,
     };
-    Ok(held.then_some(match purpose {
-        "callback_secrets" => "the clients' callback secrets",
-        _ => "the stored BSNs",
-    }))
+    Ok(held.then_some("the stored BSN hashes"))
 }
 
 /// A database holding BSNs but no fingerprints was written before keys

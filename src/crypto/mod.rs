@@ -17,7 +17,47 @@ use crate::domain::Bsn;
 #[derive(Clone)]
 pub struct BsnVault {
     cipher: Aes256Gcm,
+    /// Retired encryption keys of a rotation in progress: stored BSNs not
+    /// yet re-encrypted (`gezinsregie keys rotate-bsn`) still decrypt.
+    previous: Vec<Aes256Gcm>,
     mac: Hmac<Sha256>,
+}
+
+/// The ciphers of the retired keys of `purpose` this process holds.
+fn retired_ciphers(purpose: &str) -> Vec<Aes256Gcm> {
+    keys::status()
+        .retired(purpose)
+        .map(|old| Aes256Gcm::new((&*old.key).into()))
+        .collect()
+}
+
+/// `nonce || ciphertext || tag` under `cipher`, with a fresh random nonce.
+fn seal_with(cipher: &Aes256Gcm, plain: &[u8]) -> anyhow::Result<Vec<u8>> {
+    let nonce_bytes: [u8; 12] = rand::random();
+    let ciphertext = cipher
+        .encrypt(Nonce::from_slice(&nonce_bytes), plain)
+        .map_err(|_| anyhow!("encryption failed"))?;
+    let mut out = nonce_bytes.to_vec();
+    out.extend_from_slice(&ciphertext);
+    Ok(out)
+}
+
+/// Opens `nonce || ciphertext || tag` with the first of `ciphers` whose tag
+/// verifies (GCM authenticates, so a wrong key fails rather than misreads);
+/// also says whether it took a retired key.
+fn open_with<'a>(
+    ciphers: impl IntoIterator<Item = &'a Aes256Gcm>,
+    stored: &[u8],
+) -> Option<(Vec<u8>, bool)> {
+    if stored.len() < 12 {
+        return None;
+    }
+    let (nonce, ciphertext) = stored.split_at(12);
+    ciphers.into_iter().enumerate().find_map(|(i, c)| {
+        c.decrypt(Nonce::from_slice(nonce), ciphertext)
+            .ok()
+            .map(|plain| (plain, i > 0))
+    })
 }
 
 impl BsnVault {
@@ -26,6 +66,7 @@ impl BsnVault {
             .map_err(|_| anyhow!("invalid BSN hash key"))?;
         Ok(Self {
             cipher: Aes256Gcm::new(encryption_key.into()),
+            previous: retired_ciphers("bsn_encryption"),
             mac,
         })
     }
@@ -43,15 +84,28 @@ impl BsnVault {
     }
 
     pub fn decrypt(&self, stored: &[u8]) -> anyhow::Result<String> {
-        if stored.len() < 12 {
-            return Err(anyhow!("stored BSN is truncated"));
-        }
-        let (nonce, ciphertext) = stored.split_at(12);
-        let plain = self
-            .cipher
-            .decrypt(Nonce::from_slice(nonce), ciphertext)
-            .map_err(|_| anyhow!("stored BSN cannot be decrypted with the configured key"))?;
-        String::from_utf8(plain).map_err(|_| anyhow!("stored BSN is not text"))
+        self.decrypt_any(stored).map(|(bsn, _)| bsn)
+    }
+
+    /// The BSN, and whether it was encrypted with a retired key (then
+    /// `keys rotate-bsn` re-encrypts it).
+    pub fn decrypt_any(&self, stored: &[u8]) -> anyhow::Result<(String, bool)> {
+        let (plain, retired) =
+            open_with(std::iter::once(&self.cipher).chain(&self.previous), stored).ok_or_else(
+                || anyhow!("stored BSN cannot be decrypted with the configured keys"),
+            )?;
+        let bsn = String::from_utf8(plain).map_err(|_| anyhow!("stored BSN is not text"))?;
+        Ok((bsn, retired))
+    }
+
+    /// A BSN encrypted with a retired key, encrypted anew with the current
+    /// one; `None` when it already is (`keys rotate-bsn`).
+    pub fn reencrypt(&self, stored: &[u8]) -> anyhow::Result<Option<Vec<u8>>> {
+        let (plain, retired) =
+            open_with(std::iter::once(&self.cipher).chain(&self.previous), stored).ok_or_else(
+                || anyhow!("stored BSN cannot be decrypted with the configured keys"),
+            )?;
+        retired.then(|| seal_with(&self.cipher, &plain)).transpose()
     }
 
     /// Deterministic keyed hash: equal BSNs give equal hashes, and without the
@@ -69,12 +123,15 @@ impl BsnVault {
 #[derive(Clone)]
 pub struct SecretBox {
     cipher: Aes256Gcm,
+    /// Retired keys of a rotation in progress, as in [`BsnVault`].
+    previous: Vec<Aes256Gcm>,
 }
 
 impl SecretBox {
     pub fn new(key: &[u8; 32]) -> Self {
         Self {
             cipher: Aes256Gcm::new(key.into()),
+            previous: retired_ciphers("callback_secrets"),
         }
     }
 
@@ -91,13 +148,20 @@ impl SecretBox {
     }
 
     pub fn open(&self, sealed: &[u8]) -> anyhow::Result<Vec<u8>> {
-        if sealed.len() < 12 {
-            return Err(anyhow!("sealed secret is truncated"));
-        }
-        let (nonce, ciphertext) = sealed.split_at(12);
-        self.cipher
-            .decrypt(Nonce::from_slice(nonce), ciphertext)
-            .map_err(|_| anyhow!("sealed secret cannot be opened with the configured key"))
+        self.open_any(sealed).map(|(plain, _)| plain)
+    }
+
+    /// A secret sealed with a retired key, sealed anew with the current one;
+    /// `None` when it already is.
+    pub fn reseal(&self, sealed: &[u8]) -> anyhow::Result<Option<Vec<u8>>> {
+        let (plain, retired) = self.open_any(sealed)?;
+        retired.then(|| seal_with(&self.cipher, &plain)).transpose()
+    }
+
+    /// The secret, and whether it was sealed with a retired key.
+    pub fn open_any(&self, sealed: &[u8]) -> anyhow::Result<(Vec<u8>, bool)> {
+        open_with(std::iter::once(&self.cipher).chain(&self.previous), sealed)
+            .ok_or_else(|| anyhow!("sealed secret cannot be opened with the configured keys"))
     }
 }
 

@@ -14,7 +14,9 @@ use gezinsregie::crypto::keys::{check_against, key_id, PurposeKeys};
 use gezinsregie::domain::Role;
 use uuid::Uuid;
 
+use crate::case_world::{bsn, case_world, family, family_body, get, post, CaseWorld};
 use crate::helpers::{eventually, purpose_keys, spawn_app, test_keys, TestApp};
+use gezinsregie::crypto::BsnVault;
 
 /// The environment of a process with `keys` and the previous keys given.
 fn secrets(keys: &Keys, previous: &[(&'static str, [u8; 32])]) -> Vec<(&'static str, String)> {
@@ -332,4 +334,114 @@ async fn the_audit_chain_verifies_across_a_key_epoch_and_tampering_is_found_in_b
     assert!(said.contains(&format!("event {old} was changed")), "{said}");
     assert!(said.contains(&format!("event {new} was changed")), "{said}");
     drop(server);
+}
+
+/// Every family reads back with its child's BSN, is found by it, and the
+/// BSN cannot join a second family (409), on the server at `at`.
+async fn bsns_hold(w: &CaseWorld, at: &TestApp, families: &[(Uuid, String)], when: &str) {
+    for (family_id, child) in families {
+        let read = get(at, &format!("/families/{family_id}"), &w.lead.token).await;
+        assert_eq!(read.status, 200, "{when}: {}", read.body);
+        assert!(
+            read.body["members"]
+                .as_array()
+                .expect("members")
+                .iter()
+                .any(|m| m["bsn"] == child.as_str()),
+            "{when}: {}",
+            read.body
+        );
+        let found = get(at, &format!("/families?bsn={child}"), &w.lead.token).await;
+        assert_eq!(
+            found.body["items"][0]["id"],
+            family_id.to_string(),
+            "{when}"
+        );
+        let again = post(
+            at,
+            "/families",
+            &w.lead.token,
+            family_body("0546", w.zuid, Some(child)),
+        )
+        .await;
+        assert_eq!(again.status, 409, "{when}: {}", again.body);
+        assert_eq!(again.code(), "bsn_in_other_family", "{when}");
+    }
+}
+
+/// Issue 15 item 7: the BSN encryption key rotates while serving. A server
+/// with the new key and the old one as previous reads, finds and guards
+/// (409) the BSNs of both keys; `keys rotate-bsn` re-encrypts the old ones
+/// in batches, after which every row decrypts with the new key only and a
+/// second run finds nothing left.
+#[actix_web::test]
+async fn bsns_stay_readable_and_findable_while_the_encryption_key_rotates() {
+    let w = case_world().await;
+    check_against(&mut w.app.conn().await, &purpose_keys())
+        .await
+        .expect("recorded");
+    let mut families = Vec::new();
+    for i in 0..3 {
+        let child = bsn(900 + i);
+        families.push((family(&w, None, Some(&child)).await, child));
+    }
+    let new_enc: [u8; 32] = rand::random();
+    let new_keys = Keys {
+        bsn_encryption: new_enc,
+        ..test_keys()
+    };
+    let rotated = secrets(
+        &new_keys,
+        &[(
+            "GEZINSREGIE__SECRETS__BSN_ENCRYPTION_PREVIOUS_KEYS",
+            test_keys().bsn_encryption,
+        )],
+    );
+    let server = serve(&w.app, &rotated).await;
+    let at = TestApp {
+        address: server.address.clone(),
+        db_url: w.app.db_url.clone(),
+        client: w.app.client.clone(),
+        auth: w.app.auth.clone(),
+        fixtures: Default::default(),
+    };
+    // One family written under the new key while the others are old.
+    let child = bsn(950);
+    let r = post(
+        &at,
+        "/families",
+        &w.lead.token,
+        family_body("0546", w.noord, Some(&child)),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    families.push((r.id(), child));
+    bsns_hold(&w, &at, &families, "during the rotation").await;
+
+    let (ok, said) = run(&w.app, &rotated, &["keys", "rotate-bsn", "--batch", "1"]).await;
+    assert!(
+        ok && said.contains("re-encrypted 3 family member BSNs"),
+        "{said}"
+    );
+    bsns_hold(&w, &at, &families, "after re-encryption").await;
+
+    let new = PurposeKeys::derive(&new_keys);
+    let new_vault = BsnVault::new(&new.bsn_encryption, &new.bsn_hash).expect("vault");
+    let old_vault =
+        BsnVault::new(&purpose_keys().bsn_encryption, &purpose_keys().bsn_hash).expect("vault");
+    let stored = w
+        .app
+        .raw_bytes(
+            "SELECT bsn_ciphertext AS bytes FROM family_members WHERE bsn_ciphertext IS NOT NULL",
+        )
+        .await;
+    assert_eq!(stored.len(), 4);
+    for row in &stored {
+        assert!(new_vault.decrypt(row).is_ok() && old_vault.decrypt(row).is_err());
+    }
+    let (ok, said) = run(&w.app, &rotated, &["keys", "rotate-bsn"]).await;
+    assert!(
+        ok && said.contains("re-encrypted 0 family member BSNs"),
+        "{said}"
+    );
 }
