@@ -143,6 +143,13 @@ pub struct NotificationSettings {
     pub lease_seconds: u64,
     /// Notifications claimed per round.
     pub batch_size: i64,
+    /// Callbacks may reach loopback, private and link-local addresses
+    /// (local development and tests); false in production, where only
+    /// public addresses and `allowed_private_networks` are reached.
+    pub allow_private_addresses: bool,
+    /// Networks (CIDR, or one address) callbacks may reach although they
+    /// are not public, e.g. a receiver in the operator's own network.
+    pub allowed_private_networks: Vec<String>,
 }
 
 impl Default for NotificationSettings {
@@ -156,6 +163,8 @@ impl Default for NotificationSettings {
             timeout_seconds: 10,
             lease_seconds: 60,
             batch_size: 16,
+            allow_private_addresses: false,
+            allowed_private_networks: Vec::new(),
         }
     }
 }
@@ -248,6 +257,7 @@ impl Settings {
                     .separator("__")
                     .list_separator(",")
                     .with_list_parse_key("server.cors_origins")
+                    .with_list_parse_key("notifications.allowed_private_networks")
                     .try_parsing(true),
             )
             .build()
