@@ -231,6 +231,13 @@ pub struct NotificationSettings {
     pub lease_seconds: u64,
     /// Notifications claimed per round.
     pub batch_size: i64,
+    /// Callbacks may reach loopback, private and link-local addresses
+    /// (local development and tests); false in production, where only
+    /// public addresses and `allowed_private_networks` are reached.
+    pub allow_private_addresses: bool,
+    /// Networks (CIDR, or one address) callbacks may reach although they
+    /// are not public, e.g. a receiver in the operator's own network.
+    pub allowed_private_networks: Vec<String>,
 }
 
 impl Default for NotificationSettings {
@@ -244,6 +251,8 @@ impl Default for NotificationSettings {
             timeout_seconds: 10,
             lease_seconds: 60,
             batch_size: 16,
+            allow_private_addresses: false,
+            allowed_private_networks: Vec::new(),
         }
     }
 }
@@ -426,6 +435,7 @@ impl Settings {
                 .with_list_parse_key("secrets.jwt_previous_keys")
                 .with_list_parse_key("secrets.bsn_encryption_previous_keys")
                 .with_list_parse_key("secrets.bsn_hash_previous_keys")
+                .with_list_parse_key("notifications.allowed_private_networks")
                 .try_parsing(true)
         };
         let built = config::Config::builder()

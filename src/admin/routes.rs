@@ -241,7 +241,7 @@ pub async fn approve_account(
     responses(
         (status = 201, description = "Registered; store clientSecret and callbackSecret now", body = CreatedClient),
         (status = 409, description = "Name already in use (`client_name_taken`)", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "A municipality is not registered (`unknown_municipality`)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A municipality is not registered (`unknown_municipality`), or the callback URL reaches a non-public address (`callback_url_not_allowed`)", body = crate::error::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn create_client(
     app: App,
@@ -289,7 +289,7 @@ pub async fn get_client(
     request_body = ClientUpdate,
     responses(
         (status = 200, description = "The changed client", body = Client),
-        (status = 422, description = "A municipality is not registered (`unknown_municipality`)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A municipality is not registered (`unknown_municipality`), or the callback URL reaches a non-public address (`callback_url_not_allowed`)", body = crate::error::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn update_client(
     app: App,

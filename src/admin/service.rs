@@ -14,8 +14,9 @@ use crate::auth::{password, password_policy, policy};
 use crate::crypto::SecretBox;
 use crate::domain::roles::ApprovalReason;
 use crate::domain::{ClientId, MunicipalityCode, NotificationId, ProviderId, Role, TeamId, UserId};
-use crate::error::{checked, validate, ApiError, ApiResult, ErrorCode};
+use crate::error::{checked, validate, ApiError, ApiResult, ErrorCode, InvalidParam};
 use crate::http::pagination::{finish, PageRequest};
+use crate::notifications::address::AddressPolicy;
 use crate::state::AppState;
 use crate::tx::Tx;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -396,6 +397,7 @@ pub async fn create_client(
     app.transaction(async |tx| {
         let (me, event) = as_admin(tx, bearer, "create", "client", id).await?;
         let spec = input.parse()?;
+        check_callback(tx.app, spec.callback_url.as_deref()).await?;
         let secret = crate::auth::tokens::random_token();
         let hashed = password::hash_off_worker(secret.clone()).await?;
         let sealer = &tx.app.callback_secrets;
@@ -505,6 +507,7 @@ pub async fn update_client(
     app.transaction(async |tx| {
         let (_, event) = as_admin(tx, bearer, "update", "client", id).await?;
         let change = input.parse()?;
+        check_callback(tx.app, change.callback_url.as_deref()).await?;
         if !queries::update_client(tx.conn, id, &change).await? {
             return Err(ApiError::not_found("Client"));
         }
@@ -553,6 +556,28 @@ pub async fn list_notifications(
         Ok(NotificationPage { items, next_cursor })
     })
     .await
+}
+
+/// 422 `callback_url_not_allowed` for a callback URL that reaches an
+/// address the notification settings do not allow (loopback, private,
+/// link-local, ...; see `notifications::address`).
+async fn check_callback(app: &AppState, url: Option<&str>) -> ApiResult<()> {
+    let Some(url) = url else {
+        return Ok(());
+    };
+    let policy = AddressPolicy::from_settings(&app.notifications).map_err(ApiError::internal)?;
+    policy.check_url(url).await.map(drop).map_err(|refused| {
+        let mut e = ApiError::unprocessable(
+            ErrorCode::CallbackUrlNotAllowed,
+            "The callback URL does not reach an allowed address; see invalidParams.",
+        );
+        e.invalid_params = vec![InvalidParam::new(
+            "callbackUrl",
+            ErrorCode::CallbackUrlNotAllowed,
+            refused.0,
+        )];
+        e
+    })
 }
 
 /// The admin behind `bearer` and the audit event of what it does

@@ -18,6 +18,7 @@
 //! `"{id}.{timestamp}.{body}"` with the client's `whsec_` secret, so the
 //! body and its timestamp are both covered and a replay is detectable.
 
+pub mod address;
 pub mod signing;
 pub mod worker;
 

@@ -11,6 +11,7 @@ use diesel::sql_types::{Bool, Bytea, Int4, Int8, Nullable, Text, Uuid as SqlUuid
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
+use super::address::{self, AddressPolicy, CheckedResolver};
 use super::signing;
 use crate::config::NotificationSettings;
 use crate::db::schema::{notification_attempts, notifications};
@@ -145,6 +146,16 @@ async fn send(state: &AppState, http: &reqwest::Client, n: &Claimed) -> Outcome 
         let Some(url) = &n.callback_url else {
             return Err(Failure::plain("the client has no callback URL"));
         };
+        // A name is checked by the client's resolver as it connects; an
+        // address in the URL never reaches a resolver, so it is checked here.
+        let policy =
+            AddressPolicy::from_settings(&state.notifications).map_err(|e| Failure::of(&e))?;
+        if url_has_ip_host(url) {
+            policy
+                .check_url(url)
+                .await
+                .map_err(|r| Failure::plain(r.0))?;
+        }
         let secret = state
             .callback_secrets
             .open(&n.callback_secret)
@@ -200,6 +211,9 @@ async fn send(state: &AppState, http: &reqwest::Client, n: &Claimed) -> Outcome 
 /// A transport error in words, without the URL (it may carry a token in
 /// its query string, which must not reach logs or the attempts table).
 fn without_url(e: &reqwest::Error) -> String {
+    if let Some(refused) = address::refusal_in(e) {
+        return refused.0.to_owned();
+    }
     let kind = if e.is_timeout() {
         "timed out"
     } else if e.is_connect() {
@@ -210,6 +224,13 @@ fn without_url(e: &reqwest::Error) -> String {
         "request failed"
     };
     kind.to_owned()
+}
+
+/// Whether the host of `url` is an IP address (not a name).
+fn url_has_ip_host(url: &str) -> bool {
+    url::Url::parse(url)
+        .map(|u| matches!(u.host(), Some(url::Host::Ipv4(_) | url::Host::Ipv6(_))))
+        .unwrap_or(true)
 }
 
 /// Records an attempt and the notification's new state in one transaction.
@@ -293,8 +314,14 @@ pub async fn deliver_due(state: &AppState, http: &reqwest::Client) -> anyhow::Re
 
 /// The HTTP client of the worker: a timeout, and no redirects (a callback
 /// must not bounce notifications to an address nobody registered).
+///
+/// Names resolve through [`CheckedResolver`]: a name that resolves to an
+/// address the settings do not allow is refused before any connection,
+/// and the connection goes to the addresses that were checked.
 pub fn http_client(s: &NotificationSettings) -> anyhow::Result<reqwest::Client> {
+    let policy = Arc::new(AddressPolicy::from_settings(s)?);
     reqwest::Client::builder()
+        .dns_resolver(Arc::new(CheckedResolver(policy)))
         .timeout(Duration::from_secs(s.timeout_seconds.max(1)))
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("gezinsregie/", env!("CARGO_PKG_VERSION")))

@@ -288,3 +288,119 @@ async fn notifications_survive_a_killed_server() {
 async fn world_on(app: TestApp) -> CaseWorld {
     crate::case_world::case_world_on(app).await
 }
+
+/// Issue 15 item 10: with private addresses not allowed (production), a
+/// callback URL reaching loopback, private, link-local, CGNAT or other
+/// non-public addresses, by address or by a name resolving there, is
+/// refused at registration (422), unless its network is allow-listed.
+#[actix_web::test]
+async fn callbacks_to_private_addresses_are_refused_at_registration_unless_allow_listed() {
+    let app = spawn_app_with(|s| {
+        s.notifications.allow_private_addresses = false;
+        s.notifications.allowed_private_networks = vec!["10.20.0.0/16".into()];
+    })
+    .await;
+    let w = case_world_on(app).await;
+    let body = |url: &str| {
+        json!({
+            "name": format!("HIS {}", uuid::Uuid::new_v4().simple()),
+            "referrerType": "02", "agbCode": "01000001",
+            "organisationName": "Huisartsenpraktijk De Vliet",
+            "municipalityCodes": ["0546"], "scopes": ["referrals:write"],
+            "callbackUrl": url,
+        })
+    };
+    let existing = client(&w, json!({})).await;
+    for url in [
+        "http://127.0.0.1/hook",
+        "https://10.0.0.1/",
+        "https://[::1]/",
+        "https://169.254.169.254/latest/meta-data",
+        "https://100.64.1.1/hook",
+        "https://192.168.1.10/hook",
+        "https://[fe80::1]/hook",
+        "https://[fd00::1]/hook",
+        "https://[::ffff:127.0.0.1]/hook",
+        "https://0.0.0.0/hook",
+        "https://localhost/hook",
+        "http://localhost:8080/hook",
+    ] {
+        let created = post(&w.app, "/clients", &w.admin.token, body(url)).await;
+        let changed = call(
+            &w.app,
+            reqwest::Method::PATCH,
+            &format!("/clients/{}", existing.id),
+            Some(&w.admin.token),
+            Some(json!({"callbackUrl": url})),
+            &[],
+        )
+        .await;
+        for reply in [&created, &changed] {
+            assert_eq!(reply.status, 422, "{url}: {}", reply.body);
+            assert_eq!(reply.code(), "callback_url_not_allowed", "{url}");
+            assert_eq!(reply.body["invalidParams"][0]["name"], "callbackUrl");
+        }
+    }
+    let allow_listed = post(
+        &w.app,
+        "/clients",
+        &w.admin.token,
+        body("https://10.20.1.2/hook"),
+    )
+    .await;
+    assert_eq!(allow_listed.status, 201, "{}", allow_listed.body);
+    let stored = w
+        .app
+        .count("SELECT count(*) AS n FROM clients WHERE callback_url IS NOT NULL")
+        .await;
+    assert_eq!(stored, 1, "only the allow-listed callback was stored");
+}
+
+/// Issue 15 item 10: a callback that passed registration but reaches a
+/// loopback address at delivery (a name rebound to 127.0.0.1, or an
+/// address written around the API) is not sent: the attempt is recorded
+/// as failed and the receiver never hears of it.
+#[actix_web::test]
+async fn a_callback_reaching_a_private_address_at_delivery_is_not_sent() {
+    let app = spawn_app_with(|s| s.notifications.allow_private_addresses = false).await;
+    let w = case_world_on(app).await;
+    let rx = receiver(0).await;
+    let by_name = client(&w, json!({})).await;
+    let by_address = client(&w, json!({})).await;
+    for (c, url) in [
+        (&by_name, rx.url.replace("127.0.0.1", "localhost")),
+        (&by_address, rx.url.clone()),
+    ] {
+        w.app
+            .execute(&format!(
+                "UPDATE clients SET callback_url = '{url}' WHERE id = '{}'",
+                c.id
+            ))
+            .await;
+    }
+
+    let first = refer(&w.app, &by_name.token, &key(), referral(None, "HIS-R1")).await;
+    let second = refer(&w.app, &by_address.token, &key(), referral(None, "HIS-R2")).await;
+    assert_eq!(first.status, 201, "{}", first.body);
+    assert_eq!(second.status, 201, "{}", second.body);
+    eventually("both attempts", Duration::from_secs(10), async || {
+        w.app
+            .count("SELECT count(DISTINCT notification_id) AS n FROM notification_attempts WHERE outcome <> 'delivered'")
+            .await
+            >= 2
+    })
+    .await;
+
+    assert!(rx.hits().is_empty(), "nothing reached the receiver");
+    let refused = w
+        .app
+        .count("SELECT count(DISTINCT notification_id) AS n FROM notification_attempts WHERE error LIKE '%not public%'")
+        .await;
+    assert_eq!(refused, 2);
+    assert_eq!(
+        w.app
+            .count("SELECT count(*) AS n FROM notifications WHERE status = 'delivered'")
+            .await,
+        0
+    );
+}
