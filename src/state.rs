@@ -35,6 +35,9 @@ pub struct AppState {
     pub metrics: Metrics,
     /// The login queue and per-address login limits (issue 15 item 5).
     pub login_gate: crate::auth::service::limits::LoginGate,
+    /// Bounds on streaming exports (issue 15 item 6).
+    pub exports: crate::audit::export::ExportGate,
+    pub export_idle: std::time::Duration,
 }
 
 /// The server's own Prometheus metrics, in the registry `/metrics` serves.
@@ -79,6 +82,11 @@ impl AppState {
             database_url: settings.database.url.clone(),
             metrics: Metrics::new()?,
             login_gate: crate::auth::service::limits::LoginGate::new(&settings.auth),
+            exports: crate::audit::export::ExportGate::new(
+                settings.exports.max_concurrent,
+                settings.exports.per_user,
+            ),
+            export_idle: std::time::Duration::from_secs(settings.exports.idle_seconds),
         }))
     }
 
