@@ -57,6 +57,7 @@ pub struct Settings {
     pub secrets: SecretSettings,
     #[serde(default)]
     pub audit_attempts: AuditAttemptSettings,
+    pub exports: ExportSettings,
     #[serde(skip, default = "default_env")]
     pub environment: Environment,
 }
@@ -276,6 +277,30 @@ impl Default for ReferralSettings {
 }
 
 /// Retention periods (`gezinsregie retention run`).
+/// Streaming exports (issue 15 item 6): each holds a PostgreSQL connection
+/// of its own while it streams.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct ExportSettings {
+    /// Exports streaming at once on this server; beyond it 503.
+    pub max_concurrent: usize,
+    /// Exports one user may stream at once; beyond it 429.
+    pub per_user: usize,
+    /// Seconds an export may wait for its client to read before it is cut
+    /// and its connection closed.
+    pub idle_seconds: u64,
+}
+
+impl Default for ExportSettings {
+    fn default() -> Self {
+        Self {
+            max_concurrent: 8,
+            per_user: 2,
+            idle_seconds: 30,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct RetentionSettings {

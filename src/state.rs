@@ -39,6 +39,9 @@ pub struct AppState {
     pub attempts: crate::audit::attempts::UnauthenticatedAttempts,
     /// The login queue and per-address login limits (issue 15 item 5).
     pub login_gate: crate::auth::service::limits::LoginGate,
+    /// Bounds on streaming exports (issue 15 item 6).
+    pub exports: crate::audit::export::ExportGate,
+    pub export_idle: std::time::Duration,
 }
 
 /// The server's own Prometheus metrics, in the registry `/metrics` serves.
@@ -87,6 +90,11 @@ impl AppState {
                 &settings.audit_attempts,
             ),
             login_gate: crate::auth::service::limits::LoginGate::new(&settings.auth),
+            exports: crate::audit::export::ExportGate::new(
+                settings.exports.max_concurrent,
+                settings.exports.per_user,
+            ),
+            export_idle: std::time::Duration::from_secs(settings.exports.idle_seconds),
         }))
     }
 

@@ -11,12 +11,22 @@
 //! COPY takes no bind parameters; the only values spliced into it are a
 //! parsed municipality code (four digits) and timestamps chrono formatted.
 
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use actix_web::http::StatusCode;
 use bytes::{Bytes, BytesMut};
 use chrono::{DateTime, SecondsFormat, Utc};
 use futures_util::{Stream, StreamExt, TryStreamExt};
 
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use uuid::Uuid;
+
 use super::chain::{hex, ChainHead};
 use crate::domain::MunicipalityCode;
+use crate::error::{ApiError, ErrorCode};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -158,14 +168,32 @@ const ROWS_PER_CHUNK: usize = 512;
 /// repeatable-read snapshot on a connection of its own, reads the chain head
 /// in it and starts COPY. The stream owns the connection; dropping it (a
 /// client that goes away) closes the connection and ends the query.
+///
+/// Issue 15 item 6: the connection's task holds the export's `slot` (see
+/// [`ExportGate`]) and ends, closing the connection, when the stream is
+/// dropped, or when the client has not read for `idle` (the HTTP body is
+/// polled only when the client takes more, so an unread export would
+/// otherwise hold a PostgreSQL connection for as long as its socket stays
+/// open). The stream then ends in an error and the response is aborted.
 pub async fn open(
     url: &str,
     spec: &ExportSpec,
+    slot: Option<ExportSlot>,
+    idle: Duration,
 ) -> anyhow::Result<(Option<ChainHead>, ExportStream)> {
     let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
+    let polled = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let watched = polled.clone();
     tokio::spawn(async move {
-        if let Err(e) = connection.await {
-            tracing::debug!(error = %e, "export connection ended");
+        let _slot = slot;
+        tokio::select! {
+            ended = connection => if let Err(e) = ended {
+                tracing::debug!(error = %e, "export connection ended");
+            },
+            () = idle_for(&watched, started, idle) => {
+                tracing::info!(idle_seconds = idle.as_secs(), "export cut: its client stopped reading");
+            }
         }
     });
     client
@@ -200,8 +228,103 @@ pub async fn open(
             }
             Ok(chunk.freeze())
         });
+    let mut stream = Box::pin(stream);
+    // Every poll is the client taking more (or waiting for PostgreSQL).
+    let stream = futures_util::stream::poll_fn(move |cx| {
+        polled.store(millis_since(started), Ordering::Relaxed);
+        stream.as_mut().poll_next(cx)
+    });
     Ok((head, Box::pin(stream)))
 }
+
+fn millis_since(start: Instant) -> u64 {
+    u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Returns once the stream has not been polled for `idle`.
+async fn idle_for(polled: &AtomicU64, started: Instant, idle: Duration) {
+    let idle_ms = u64::try_from(idle.as_millis()).unwrap_or(u64::MAX);
+    loop {
+        let last = polled.load(Ordering::Relaxed);
+        let now = millis_since(started);
+        if now.saturating_sub(last) >= idle_ms {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(idle_ms - now.saturating_sub(last))).await;
+    }
+}
+
+/// Issue 15 item 6: how many exports stream at once, overall and per user.
+/// Each holds a PostgreSQL connection of its own, outside the pool; without
+/// a bound 110 unread exports took every connection PostgreSQL had.
+pub struct ExportGate {
+    overall: Arc<Semaphore>,
+    per_user: usize,
+    running: Arc<Mutex<HashMap<Uuid, usize>>>,
+}
+
+/// One running export's place; given back when dropped.
+pub struct ExportSlot {
+    _overall: OwnedSemaphorePermit,
+    user: Uuid,
+    running: Arc<Mutex<HashMap<Uuid, usize>>>,
+}
+
+impl Drop for ExportSlot {
+    fn drop(&mut self) {
+        let mut running = self.running.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(n) = running.get_mut(&self.user) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                running.remove(&self.user);
+            }
+        }
+    }
+}
+
+impl ExportGate {
+    pub fn new(overall: usize, per_user: usize) -> Self {
+        Self {
+            overall: Arc::new(Semaphore::new(overall.max(1))),
+            per_user: per_user.max(1),
+            running: Arc::default(),
+        }
+    }
+
+    /// A place for one more export of `user`: 429 `too_many_requests` when
+    /// the user has its share running, 503 `service_unavailable` when the
+    /// server has; both at once, with `Retry-After`.
+    pub fn admit(&self, user: Uuid) -> Result<ExportSlot, ApiError> {
+        let mut running = self.running.lock().unwrap_or_else(PoisonError::into_inner);
+        let mine = running.entry(user).or_insert(0);
+        if *mine >= self.per_user {
+            return Err(ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                ErrorCode::TooManyRequests,
+                "You have as many exports running as allowed; finish one first.",
+            )
+            .with_retry_after(RETRY_AFTER_SECONDS));
+        }
+        let Ok(permit) = self.overall.clone().try_acquire_owned() else {
+            if *mine == 0 {
+                running.remove(&user);
+            }
+            return Err(ApiError::service_unavailable(
+                "The server runs as many exports as it can; try again shortly.",
+            )
+            .with_retry_after(RETRY_AFTER_SECONDS));
+        };
+        *mine += 1;
+        Ok(ExportSlot {
+            _overall: permit,
+            user,
+            running: self.running.clone(),
+        })
+    }
+}
+
+/// Retry-After of a refused export: about the time a small export takes.
+const RETRY_AFTER_SECONDS: u64 = 10;
 
 /// The export from the command line (`gezinsregie audit export`): sealed
 /// first and audited as the system acting for accountability, like the HTTP
@@ -227,7 +350,7 @@ pub async fn export_to(
         event = event.municipality(code.as_str());
     }
     event.record(&conn).await?;
-    let (head, mut stream) = open(url, spec).await?;
+    let (head, mut stream) = open(url, spec, None, Duration::from_secs(u64::MAX / 4)).await?;
     let mut written = 0u64;
     while let Some(chunk) = stream.next().await {
         let chunk = chunk?;

@@ -101,13 +101,16 @@ pub struct Export {
 /// not hold a pooled one.
 #[tracing::instrument(skip_all)]
 pub async fn export(app: &AppState, bearer: &Bearer, q: ExportQuery) -> ApiResult<Export> {
-    let (spec, municipality, url) = app
+    let (spec, municipality, url, slot) = app
         .transaction(async |tx| {
             let (me, event) = tx
                 .user_doing(bearer, "export", "audit_log", "export")
                 .await?;
             let municipality = scope(tx, &me, q.municipality_code.as_deref(), &event).await?;
             let (from, to) = q.checked_period()?;
+            // A place among the exports that may stream at once (429/503
+            // beyond), before anything is sealed or recorded.
+            let slot = tx.app.exports.admit(me.user_id.uuid())?;
             let spec = ExportSpec {
                 municipality: municipality
                     .as_deref()
@@ -132,18 +135,25 @@ pub async fn export(app: &AppState, bearer: &Bearer, q: ExportQuery) -> ApiResul
                 event = event.municipality(m.clone());
             }
             event.record(tx.conn).await?;
-            Ok((spec, municipality, url))
+            Ok((spec, municipality, url, slot))
         })
         .await?;
-    let (head, body) = export::open(&url, &spec)
+    let (head, body) = export::open(&url, &spec, Some(slot), app.export_idle)
         .await
-        .map_err(ApiError::internal)?;
+        .map_err(connection_refused)?;
     Ok(Export {
         head,
         content_type: spec.format.content_type(),
         file_name: q.file_name(municipality.as_deref()),
         body,
     })
+}
+
+/// An export whose connection PostgreSQL refused (out of connections,
+/// say) is answered 503 with Retry-After, never 500.
+fn connection_refused(e: anyhow::Error) -> ApiError {
+    tracing::warn!(error = %e, "export could not open its connection");
+    ApiError::service_unavailable("No database connection for the export; try again shortly.")
 }
 
 /// Seals what is waiting, then checks the trail of the period for changed,
