@@ -107,10 +107,16 @@ pub fn purpose_keys() -> gezinsregie::crypto::keys::PurposeKeys {
 }
 
 pub fn test_keys() -> Keys {
+    // Fixed, so every test server and binary shares them, but not of a weak
+    // shape: production refuses repeated bytes (issue 15 item 10).
+    let key = |label: &str| -> [u8; 32] {
+        use sha2::Digest;
+        sha2::Sha256::digest(label.as_bytes()).into()
+    };
     Keys {
-        jwt: [7; 32],
-        bsn_encryption: [8; 32],
-        bsn_hash: [9; 32],
+        jwt: key("gezinsregie test jwt_key"),
+        bsn_encryption: key("gezinsregie test bsn_encryption_key"),
+        bsn_hash: key("gezinsregie test bsn_hash_key"),
     }
 }
 

@@ -95,6 +95,10 @@ async fn production_start(secrets: [[u8; 32]; 3]) -> (bool, String) {
         .env("DATABASE_URL", "postgres://gezinsregie@127.0.0.1:1/nowhere")
         .env("GEZINSREGIE__SERVER__HOST", "127.0.0.1")
         .env("GEZINSREGIE__SERVER__PORT", "0")
+        .env(
+            "GEZINSREGIE__SECRETS__METRICS_TOKEN",
+            "a-metrics-token-of-at-least-32-characters",
+        )
         .env("GEZINSREGIE__DATA_DIR", &data_dir)
         .env("GEZINSREGIE__SECRETS__JWT_KEY", b64(&secrets[0]))
         .env("GEZINSREGIE__SECRETS__BSN_ENCRYPTION_KEY", b64(&secrets[1]))

@@ -383,6 +383,17 @@ async fn a_callback_reaching_a_private_address_at_delivery_is_not_sent() {
     let second = refer(&w.app, &by_address.token, &key(), referral(None, "HIS-R2")).await;
     assert_eq!(first.status, 201, "{}", first.body);
     assert_eq!(second.status, 201, "{}", second.body);
+    // Clients hear of decisions only (issue 15 item 9): decline both.
+    for r in [&first, &second] {
+        let d = post(
+            &w.app,
+            &format!("/referrals/{}/decline", r.id()),
+            &w.lead.token,
+            json!({"reasonCode": "7"}),
+        )
+        .await;
+        assert_eq!(d.status, 200, "{}", d.body);
+    }
     eventually("both attempts", Duration::from_secs(10), async || {
         w.app
             .count("SELECT count(DISTINCT notification_id) AS n FROM notification_attempts WHERE outcome <> 'delivered'")
