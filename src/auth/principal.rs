@@ -76,7 +76,7 @@ pub fn request_context(req: &HttpRequest) -> RequestContext {
         .unwrap_or_else(|| RequestContext {
             request_id: uuid::Uuid::new_v4().to_string(),
             path: req.path().to_owned(),
-            ip: req.peer_addr().map(|a| a.ip().to_string()),
+            ip: crate::http::client_addr::of(req).map(|ip| ip.to_string()),
         })
 }
 

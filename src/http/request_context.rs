@@ -72,7 +72,7 @@ pub async fn middleware(
     let ctx = RequestContext {
         request_id: request_id.clone(),
         path: req.path().to_owned(),
-        ip: req.peer_addr().map(|a| a.ip().to_string()),
+        ip: super::client_addr::of(req.request()).map(|ip| ip.to_string()),
     };
     req.extensions_mut().insert(ctx.clone());
     req.extensions_mut().insert(Started(Instant::now()));

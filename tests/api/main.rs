@@ -17,6 +17,7 @@ mod care_world;
 mod case_authz;
 mod case_bad_input;
 mod case_world;
+mod client_addr;
 mod cluster;
 mod connections;
 mod directors;
