@@ -41,6 +41,7 @@ mod referral_attacks;
 mod referral_world;
 mod referrals;
 mod reports;
+mod request_ids;
 mod response_headers;
 mod retention;
 mod slow_clients;
