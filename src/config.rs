@@ -72,6 +72,11 @@ pub struct ServerSettings {
     pub port: u16,
     #[serde(default)]
     pub cors_origins: Vec<String>,
+    /// Reverse proxies (IP addresses or CIDR networks) whose
+    /// `X-Forwarded-For` names the client; from any other peer the header
+    /// is ignored (issue 15 item 10, see [`crate::http::client_addr`]).
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
     #[serde(default)]
     pub workers: usize,
     /// Whether `host` came from `config/{GEZINSREGIE_ENV}.toml` or
@@ -457,6 +462,7 @@ impl Settings {
                 .separator("__")
                 .list_separator(",")
                 .with_list_parse_key("server.cors_origins")
+                .with_list_parse_key("server.trusted_proxies")
                 .with_list_parse_key("secrets.jwt_previous_keys")
                 .with_list_parse_key("secrets.bsn_encryption_previous_keys")
                 .with_list_parse_key("secrets.bsn_hash_previous_keys")

@@ -73,6 +73,7 @@ fn cors(origins: &[String]) -> Cors {
             header::RETRY_AFTER,
             header::HeaderName::from_static("api-version"),
             header::HeaderName::from_static("x-request-id"),
+            header::HeaderName::from_static("x-client-request-id"),
         ])
         .max_age(3600);
     for origin in origins {

@@ -42,6 +42,8 @@ pub struct AppState {
     /// Bounds on streaming exports (issue 15 item 6).
     pub exports: crate::audit::export::ExportGate,
     pub export_idle: std::time::Duration,
+    /// Peers whose `X-Forwarded-For` is believed (issue 15 item 10).
+    pub trusted_proxies: crate::http::client_addr::TrustedProxies,
 }
 
 /// The server's own Prometheus metrics, in the registry `/metrics` serves.
@@ -95,6 +97,9 @@ impl AppState {
                 settings.exports.per_user,
             ),
             export_idle: std::time::Duration::from_secs(settings.exports.idle_seconds),
+            trusted_proxies: crate::http::client_addr::TrustedProxies::parse(
+                &settings.server.trusted_proxies,
+            )?,
         }))
     }
 

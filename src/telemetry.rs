@@ -58,19 +58,20 @@ pub fn init(settings: &LogSettings, to_stderr: bool) {
 /// time. Unlike the library's default span it keeps the query string out
 /// (it may hold a BSN) and uses the request id of
 /// [`crate::http::request_context`], which the problem documents and audit
-/// events carry too.
+/// events carry too, and the client's own id apart as `client_request_id`.
 pub struct RequestSpan;
 
 impl RootSpanBuilder for RequestSpan {
     fn on_request_start(request: &ServiceRequest) -> Span {
-        let request_id = request
+        let (request_id, client_request_id) = request
             .extensions()
             .get::<RequestContext>()
-            .map(|c| c.request_id.clone())
+            .map(|c| (c.request_id.clone(), c.client_request_id.clone()))
             .unwrap_or_default();
         tracing::info_span!(
             "request",
             request_id = %request_id,
+            client_request_id = client_request_id.as_deref(),
             method = %request.method(),
             path = %request.path(),
             status = tracing::field::Empty,

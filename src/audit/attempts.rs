@@ -246,6 +246,7 @@ mod tests {
     fn ctx(ip: &str) -> RequestContext {
         RequestContext {
             request_id: "r".into(),
+            client_request_id: None,
             path: "/v1/families/x".into(),
             ip: Some(ip.into()),
         }

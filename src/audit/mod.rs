@@ -51,6 +51,10 @@ pub struct AuditEvent {
     request_id: Option<String>,
     ip: Option<String>,
     detail: Value,
+    /// The client's own `X-Request-Id`, kept in `detail.clientRequestId`
+    /// when the event is recorded (so a later `detail(..)` keeps it).
+    #[diesel(skip_insertion)]
+    client_request_id: Option<String>,
     /// See [`chain`]: computed when the event is recorded.
     row_mac: Option<Vec<u8>>,
 }
@@ -91,6 +95,7 @@ impl AuditEvent {
             request_id: None,
             ip: None,
             detail: Value::Object(Default::default()),
+            client_request_id: None,
             row_mac: None,
         }
     }
@@ -108,6 +113,7 @@ impl AuditEvent {
             municipality_code: principal.municipality_code.clone(),
             resource_id: Some(resource_id.to_string()),
             request_id: Some(principal.request.request_id.clone()),
+            client_request_id: principal.request.client_request_id.clone(),
             ip: principal.request.ip.clone(),
             ..Self::new("user", purpose_of(principal.role), action, resource_type)
         }
@@ -127,6 +133,7 @@ impl AuditEvent {
             on_behalf_of: Some(client.organisation_name.clone()),
             resource_id: Some(resource_id.to_string()),
             request_id: Some(client.request.request_id.clone()),
+            client_request_id: client.request.client_request_id.clone(),
             ip: client.request.ip.clone(),
             ..Self::new("client", "referral", action, resource_type)
         }
@@ -149,6 +156,7 @@ impl AuditEvent {
     ) -> Self {
         Self {
             request_id: Some(ctx.request_id.clone()),
+            client_request_id: ctx.client_request_id.clone(),
             ip: ctx.ip.clone(),
             ..Self::new("anonymous", "authentication", action, resource_type)
         }
@@ -256,6 +264,9 @@ impl AuditEvent {
         // request is recorded with the id it named): PostgreSQL text and
         // jsonb cannot hold NUL, and the trail need not hold novels.
         self.resource_id = self.resource_id.map(|id| clean(&id, MAX_RESOURCE_ID));
+        if let (Some(id), Value::Object(map)) = (self.client_request_id.take(), &mut self.detail) {
+            map.insert("clientRequestId".into(), Value::String(id));
+        }
         strip_nul(&mut self.detail);
         self.occurred_at = at.trunc_subsecs(6);
         self.row_mac = Some(chain::key()?.row_mac(&self.mac_input()).to_vec());

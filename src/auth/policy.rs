@@ -466,6 +466,7 @@ mod tests {
             provider_id: None,
             request: RequestContext {
                 request_id: "r".into(),
+                client_request_id: None,
                 path: "/".into(),
                 ip: None,
             },

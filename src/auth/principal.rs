@@ -75,8 +75,9 @@ pub fn request_context(req: &HttpRequest) -> RequestContext {
         .cloned()
         .unwrap_or_else(|| RequestContext {
             request_id: uuid::Uuid::new_v4().to_string(),
+            client_request_id: None,
             path: req.path().to_owned(),
-            ip: req.peer_addr().map(|a| a.ip().to_string()),
+            ip: crate::http::client_addr::of(req).map(|ip| ip.to_string()),
         })
 }
 

@@ -3,6 +3,7 @@
 //! produces itself, pagination, ETags.
 
 pub mod access_reason;
+pub mod client_addr;
 pub mod extract;
 pub mod limits;
 pub mod metrics_token;

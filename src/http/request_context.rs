@@ -1,6 +1,11 @@
-//! Request ids and per-request context. Every request gets an id (the
-//! client's `X-Request-Id` when it is sane, otherwise a new UUID) that appears
-//! in the response headers, the logs, problem documents and audit events.
+//! Request ids and per-request context. Every request gets an id of the
+//! server's own (a new UUID) that appears in the `X-Request-Id` response
+//! header, the logs, problem documents and audit events. A client's own
+//! `X-Request-Id`, when it is sane, is kept apart as `client_request_id`
+//! (issue 15 item 10): in the log span, in the audit event's
+//! `detail.clientRequestId` and echoed in `X-Client-Request-Id`. Were it
+//! the request id, a client could choose the id its requests are logged
+//! and audited under, and make them collide with someone else's.
 
 use std::cell::Cell;
 use std::time::Instant;
@@ -16,7 +21,10 @@ use super::API_VERSION;
 /// What the rest of the request needs to know about the request itself.
 #[derive(Debug, Clone)]
 pub struct RequestContext {
+    /// The server's own id of the request.
     pub request_id: String,
+    /// The client's `X-Request-Id`, when it sent a sane one.
+    pub client_request_id: Option<String>,
     pub path: String,
     pub ip: Option<String>,
 }
@@ -57,22 +65,24 @@ pub fn count_checkout() {
 
 /// Gives the request its id and context, counts its pool checkouts into
 /// `gezinsregie_db_checkouts_per_request` (which shows that a request holds
-/// one connection, see [`crate::tx`]), and adds the `X-Request-Id` and
-/// `API-Version` headers. The request's span and its `handled` line come
+/// one connection, see [`crate::tx`]), and adds the `X-Request-Id`,
+/// `X-Client-Request-Id` (when the client sent one) and `API-Version`
+/// headers. The request's span and its `handled` line come
 /// from `tracing-actix-web` ([`crate::telemetry::RequestSpan`]), just inside.
 pub async fn middleware(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, Error> {
-    let request_id = req
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let client_request_id = req
         .headers()
         .get("x-request-id")
-        .and_then(accept_request_id)
-        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        .and_then(accept_request_id);
     let ctx = RequestContext {
         request_id: request_id.clone(),
+        client_request_id: client_request_id.clone(),
         path: req.path().to_owned(),
-        ip: req.peer_addr().map(|a| a.ip().to_string()),
+        ip: super::client_addr::of(req.request()).map(|ip| ip.to_string()),
     };
     req.extensions_mut().insert(ctx.clone());
     req.extensions_mut().insert(Started(Instant::now()));
@@ -102,6 +112,9 @@ pub async fn middleware(
     let headers = res.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         headers.insert(HeaderName::from_static("x-request-id"), v);
+    }
+    if let Some(v) = client_request_id.and_then(|id| HeaderValue::from_str(&id).ok()) {
+        headers.insert(HeaderName::from_static("x-client-request-id"), v);
     }
     headers.insert(
         HeaderName::from_static("api-version"),

@@ -44,7 +44,8 @@ impl Answer {
     }
 }
 
-/// Sends a request with a fresh `X-Request-Id`; `Err` when no complete
+/// Sends a request and keeps the server's id of it (the `X-Request-Id` of
+/// the answer, which its audit events carry); `Err` when no complete
 /// answer came (the server is gone or the connection broke mid-answer).
 async fn send(
     client: &reqwest::Client,
@@ -54,17 +55,21 @@ async fn send(
     token: &str,
     body: Option<Value>,
 ) -> Result<Answer, reqwest::Error> {
-    let request_id = Uuid::new_v4().to_string();
     let started = Instant::now();
     let mut req = client
         .request(method, format!("{base}{path}"))
-        .bearer_auth(token)
-        .header("X-Request-Id", &request_id);
+        .bearer_auth(token);
     if let Some(b) = body {
         req = req.json(&b);
     }
     let res = req.send().await?;
     let status = res.status().as_u16();
+    let request_id = res
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
     let content_type = crate::helpers::content_type(&res);
     let bytes = res.bytes().await?;
     Ok(Answer {

@@ -459,6 +459,7 @@ impl TestApp {
         let expires_at = chrono::Utc::now() + chrono::Duration::hours(self.auth.session_ttl_hours);
         let ctx = RequestContext {
             request_id: Uuid::new_v4().to_string(),
+            client_request_id: None,
             path: "/v1/auth/login".into(),
             ip: Some("127.0.0.1".into()),
         };

@@ -133,6 +133,10 @@ async fn production_logs_are_json_with_request_ids_and_hold_no_secrets() {
         .await
         .unwrap();
     assert_eq!(created.status(), 201);
+    let server_id = created.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     client
         .get(format!("{base}/families?bsn={child_bsn}"))
         .bearer_auth(&token)
@@ -169,9 +173,15 @@ async fn production_logs_are_json_with_request_ids_and_hold_no_secrets() {
         .filter(|l| !l.trim().is_empty())
         .map(|l| serde_json::from_str(l).expect("every log line is JSON"))
         .collect();
+    // The server's own id is the request id; the client's is kept apart
+    // (issue 15 item 10).
     assert!(
-        lines.iter().any(|l| l.to_string().contains("trace-me-123")),
-        "the request id is in the log"
+        lines.iter().any(|l| {
+            let l = l.to_string();
+            l.contains(&format!("\"request_id\":\"{server_id}\""))
+                && l.contains("\"client_request_id\":\"trace-me-123\"")
+        }),
+        "the request ids are in the log"
     );
     for secret in [
         child_bsn.as_str(),
