@@ -21,6 +21,7 @@ mod cluster;
 mod connections;
 mod directors;
 mod emergency;
+mod export_limits;
 mod families;
 mod faults;
 mod generator;
