@@ -147,6 +147,9 @@ async fn unread_exports_are_bounded_cut_when_idle_and_never_500() {
         s.exports.max_concurrent = MAX_CONCURRENT;
         s.exports.per_user = PER_USER;
         s.exports.idle_seconds = IDLE.as_secs();
+        // Far off, so that no connection timer of the server, only the
+        // export's own idle cut, can be what ends an unread export.
+        s.server.limits.keep_alive_seconds = 120;
     })
     .await;
     let w = case_world_on(app).await;
