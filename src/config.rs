@@ -281,7 +281,6 @@ impl Default for ReferralSettings {
     }
 }
 
-/// Retention periods (`gezinsregie retention run`).
 /// Streaming exports (issue 15 item 6): each holds a PostgreSQL connection
 /// of its own while it streams.
 #[derive(Debug, Clone, Deserialize)]
@@ -306,6 +305,7 @@ impl Default for ExportSettings {
     }
 }
 
+/// Retention periods (`gezinsregie retention run`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct RetentionSettings {

@@ -12,7 +12,7 @@
 //! parsed municipality code (four digits) and timestamps chrono formatted.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -182,7 +182,7 @@ pub async fn open(
     idle: Duration,
 ) -> anyhow::Result<(Option<ChainHead>, ExportStream)> {
     let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
-    let polled = Arc::new(AtomicU64::new(0));
+    let polled = Arc::new(Polled::default());
     let started = Instant::now();
     let watched = polled.clone();
     tokio::spawn(async move {
@@ -229,10 +229,18 @@ pub async fn open(
             Ok(chunk.freeze())
         });
     let mut stream = Box::pin(stream);
-    // Every poll is the client taking more (or waiting for PostgreSQL).
+    // Opening (the snapshot, the head, starting COPY) is not the client's
+    // idleness either: its clock starts now.
+    polled.at.store(millis_since(started), Ordering::Relaxed);
+    // Every poll is the client taking more; a poll that found nothing yet
+    // waits for PostgreSQL, not for the client, and is no idleness of its.
     let stream = futures_util::stream::poll_fn(move |cx| {
-        polled.store(millis_since(started), Ordering::Relaxed);
-        stream.as_mut().poll_next(cx)
+        polled.at.store(millis_since(started), Ordering::Relaxed);
+        let next = stream.as_mut().poll_next(cx);
+        polled
+            .waiting_for_database
+            .store(next.is_pending(), Ordering::Relaxed);
+        next
     });
     Ok((head, Box::pin(stream)))
 }
@@ -241,12 +249,27 @@ fn millis_since(start: Instant) -> u64 {
     u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
 
-/// Returns once the stream has not been polled for `idle`.
-async fn idle_for(polled: &AtomicU64, started: Instant, idle: Duration) {
+/// When the export's stream was last polled, and whether that poll left it
+/// waiting for PostgreSQL (a slow query is not a client that stopped
+/// reading: the HTTP layer polls again as soon as rows arrive).
+#[derive(Default)]
+struct Polled {
+    /// Milliseconds since the export started.
+    at: AtomicU64,
+    waiting_for_database: AtomicBool,
+}
+
+/// Returns once the stream has not been polled for `idle` while it had
+/// rows to give.
+async fn idle_for(polled: &Polled, started: Instant, idle: Duration) {
     let idle_ms = u64::try_from(idle.as_millis()).unwrap_or(u64::MAX);
     loop {
-        let last = polled.load(Ordering::Relaxed);
+        let last = polled.at.load(Ordering::Relaxed);
         let now = millis_since(started);
+        if polled.waiting_for_database.load(Ordering::Relaxed) {
+            tokio::time::sleep(Duration::from_millis(idle_ms.clamp(1, 1_000))).await;
+            continue;
+        }
         if now.saturating_sub(last) >= idle_ms {
             return;
         }

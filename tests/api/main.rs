@@ -22,6 +22,7 @@ mod cluster;
 mod connections;
 mod directors;
 mod emergency;
+mod export_limits;
 mod families;
 mod faults;
 mod generator;
