@@ -47,6 +47,7 @@ pub async fn list_events(
             headers(("Audit-Chain-Head" = String, description = "`position=<n>; seq=<n>; link=<hex>` of the newest chain entry (absent while the chain is empty)")),
             content((String = "application/x-ndjson"), (String = "text/csv"))),
         (status = 404, description = "Another municipality", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "This user already runs `exports.per_user` exports; see Retry-After", body = crate::error::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn export_events(
     app: App,
