@@ -199,17 +199,7 @@ pub async fn open(
     client
         .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         .await?;
-    let head = client
-        .query_opt(
-            "SELECT position, seq, link FROM audit_chain ORDER BY position DESC LIMIT 1",
-            &[],
-        )
-        .await?
-        .map(|row| ChainHead {
-            position: row.get(0),
-            seq: row.get(1),
-            link: hex(row.get::<_, &[u8]>(2)),
-        });
+    let head = chain_head(&client).await?;
     let copy = client.copy_out(spec.copy_statement().as_str()).await?;
     let mut crlf = (spec.format == ExportFormat::Csv).then(CrlfRecords::default);
     let stream = copy
@@ -228,21 +218,44 @@ pub async fn open(
             }
             Ok(chunk.freeze())
         });
+    Ok((head, watch_polls(stream, polled, started)))
+}
+
+/// The newest chain entry, read in the export's snapshot.
+async fn chain_head(client: &tokio_postgres::Client) -> anyhow::Result<Option<ChainHead>> {
+    Ok(client
+        .query_opt(
+            "SELECT position, seq, link FROM audit_chain ORDER BY position DESC LIMIT 1",
+            &[],
+        )
+        .await?
+        .map(|row| ChainHead {
+            position: row.get(0),
+            seq: row.get(1),
+            link: hex(row.get::<_, &[u8]>(2)),
+        }))
+}
+
+/// `stream`, recording in `polled` when the HTTP layer last took from it.
+fn watch_polls(
+    stream: impl Stream<Item = std::io::Result<Bytes>> + 'static,
+    polled: Arc<Polled>,
+    started: Instant,
+) -> ExportStream {
     let mut stream = Box::pin(stream);
     // Opening (the snapshot, the head, starting COPY) is not the client's
     // idleness either: its clock starts now.
     polled.at.store(millis_since(started), Ordering::Relaxed);
     // Every poll is the client taking more; a poll that found nothing yet
     // waits for PostgreSQL, not for the client, and is no idleness of its.
-    let stream = futures_util::stream::poll_fn(move |cx| {
+    Box::pin(futures_util::stream::poll_fn(move |cx| {
         polled.at.store(millis_since(started), Ordering::Relaxed);
         let next = stream.as_mut().poll_next(cx);
         polled
             .waiting_for_database
             .store(next.is_pending(), Ordering::Relaxed);
         next
-    });
-    Ok((head, Box::pin(stream)))
+    }))
 }
 
 fn millis_since(start: Instant) -> u64 {
