@@ -13,33 +13,10 @@ mod helpers;
 use std::time::{Duration, Instant};
 
 use futures::future::join_all;
-use reqwest::Method;
-use serde_json::json;
 use uuid::Uuid;
 
 use crate::case_world::*;
 use crate::helpers::{spawn_app_with, TestApp};
-use gezinsregie::config::Settings;
-
-/// Generous per-address limits, so only the lockout is under test here.
-fn without_address_limit(s: &mut Settings) {
-    s.auth.login_per_address_burst = 100_000;
-    s.auth.login_per_address_per_minute = 100_000;
-    s.auth.login_queue_length = 1_000;
-    s.auth.login_queue_wait_ms = 60_000;
-}
-
-async fn login(app: &TestApp, username: &str, password: &str) -> Reply {
-    call(
-        app,
-        Method::POST,
-        "/auth/login",
-        None,
-        Some(json!({"username": username, "password": password})),
-        &[],
-    )
-    .await
-}
 
 /// Reads `path` as `token` in a loop on a thread of its own (so the flood's
 /// client tasks do not delay it) until `until`; the latency of each read.

@@ -216,3 +216,25 @@ pub async fn handover(w: &CaseWorld, plan_id: Uuid, token: &str, to: Uuid) -> Re
     )
     .await
 }
+
+/// Generous per-address limits and queue, for tests of something else
+/// than those limits.
+pub fn without_address_limit(s: &mut gezinsregie::config::Settings) {
+    s.auth.login_per_address_burst = 100_000;
+    s.auth.login_per_address_per_minute = 100_000;
+    s.auth.login_queue_length = 1_000;
+    s.auth.login_queue_wait_ms = 60_000;
+}
+
+/// A login with these credentials, as a client sends it.
+pub async fn login(app: &TestApp, username: &str, password: &str) -> Reply {
+    call(
+        app,
+        Method::POST,
+        "/auth/login",
+        None,
+        Some(json!({"username": username, "password": password})),
+        &[],
+    )
+    .await
+}

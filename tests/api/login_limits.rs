@@ -4,14 +4,12 @@
 //! binary of its own, `tests/login_flood.rs`.
 
 use futures::future::join_all;
-use reqwest::Method;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
 use crate::case_world::*;
 use crate::helpers::{spawn_app_with, TestApp};
 use crate::referral_world::client;
-use gezinsregie::config::Settings;
 
 /// Reasons of a `login_failed` event whose password (or secret) was hashed.
 const CHECKED: &[&str] = &[
@@ -39,26 +37,6 @@ async fn checks(app: &TestApp, resource_type: &str) -> usize {
         .filter(|e| e.resource_type == resource_type)
         .count();
     failed + succeeded
-}
-
-/// Generous per-address limits, so only the lockout is under test here.
-fn without_address_limit(s: &mut Settings) {
-    s.auth.login_per_address_burst = 100_000;
-    s.auth.login_per_address_per_minute = 100_000;
-    s.auth.login_queue_length = 1_000;
-    s.auth.login_queue_wait_ms = 60_000;
-}
-
-async fn login(app: &TestApp, username: &str, password: &str) -> Reply {
-    call(
-        app,
-        Method::POST,
-        "/auth/login",
-        None,
-        Some(json!({"username": username, "password": password})),
-        &[],
-    )
-    .await
 }
 
 async fn token(app: &TestApp, id: Uuid, secret: &str) -> Reply {
